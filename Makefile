@@ -1,0 +1,64 @@
+# kyc-bridge developer entry points. `make run` and `make test` do all setup.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KAFKACTL := $(BIN)/python deploy/kafka/kafkactl.py
+LINT_PATHS := bridge tests bench scripts deploy/kafka
+
+.PHONY: help install kafka-fetch kafka-up kafka-down run test test-fast lint format typecheck check bench schemas-check clean
+
+help:
+	@echo "make run        start a local Kafka broker and the bridge (prints a curl to try)"
+	@echo "make test       install everything and run the whole suite (starts its own brokers)"
+	@echo "make check      lint + format check + mypy --strict + tests (exactly what CI runs)"
+	@echo "make bench      throughput/latency benchmark against a real broker"
+	@echo "make kafka-up / kafka-down   the local dev broker on 127.0.0.1:9092"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+kafka-fetch: $(STAMP)
+	$(KAFKACTL) fetch
+
+kafka-up: kafka-fetch
+	$(KAFKACTL) up
+
+kafka-down:
+	@test -x $(BIN)/python && $(KAFKACTL) down || true
+
+run: kafka-fetch
+	@BIN=$(BIN) scripts/run-dev.sh
+
+test: kafka-fetch
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not kafka and not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+schemas-check: $(STAMP)
+	$(BIN)/python scripts/schema_compat.py
+
+check: lint typecheck schemas-check test
+
+bench: kafka-fetch
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,216 @@
+"""
+Accepting events: the delivery contract in one place.
+
+`accept` answers only when the event is durable: fsynced to the spool, and
+then either acknowledged by Kafka within the publish deadline ("kafka") or
+left for the relay ("spool"). Anything else raises, so no 2xx is ever given
+for an event that is not stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import structlog
+
+from bridge.config import Settings
+from bridge.deadletter import build_dead_letter
+from bridge.dedup import DedupWindow
+from bridge.errors import EventTooLargeError, InvalidPayloadError, ShuttingDownError
+from bridge.events import Event
+from bridge.metrics import Metrics
+from bridge.publish.base import Delivery, Publisher, Record
+from bridge.relay import Relay
+from bridge.spool import Spool, SpooledRecord
+
+__all__ = ["Ingest", "Receipt"]
+
+log = structlog.get_logger("bridge.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a 2xx promises: where the event is stored."""
+
+    event_id: str
+    stored: Literal["kafka", "spool"]
+    duplicate: bool = False
+    delivery: Delivery | None = None
+
+
+class Ingest:
+    """Owns spool, relay, dedup window and publisher; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._publisher = publisher
+        self._metrics = metrics
+        self._clock = clock
+        self.spool = Spool(settings.spool, clock=clock)
+        self._dedup = DedupWindow(settings.dedup_window_s, settings.dedup_max_entries, clock=clock)
+        self._inflight: dict[str, int] = {}
+        self.relay = Relay(
+            self.spool,
+            publisher,
+            on_delivered=self._delivered,
+            on_rejected=self._rejected,
+            clock=clock,
+        )
+        self.closing = False
+        self._monitor: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the spool, restore the dedup window, connect and start relaying."""
+        await self.spool.open()
+        self._dedup.load(
+            await self.spool.delivered_since(self._clock() - self._settings.dedup_window_s)
+        )
+        await self._publisher.start()
+        await self.relay.start()
+        self._monitor = asyncio.create_task(self._watch(), name="ingest-monitor")
+        log.info("spool.opened", events=self.spool.events, bytes=self.spool.bytes)
+
+    async def stop(self, grace_s: float) -> None:
+        """Let in-flight batches finish within `grace_s`, then close everything in order."""
+        self.closing = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        await self.relay.stop(grace_s)
+        await self._publisher.stop()
+        await self.spool.close()
+        log.info("spool.closed", events=self.spool.events, bytes=self.spool.bytes)
+
+    @property
+    def publisher_connected(self) -> bool:
+        """Whether the last exchange with Kafka succeeded."""
+        return self._publisher.connected
+
+    @property
+    def ready(self) -> bool:
+        """Whether new webhooks can be stored: not closing, and Kafka or the spool works."""
+        if self.closing:
+            return False
+        return self._publisher.connected or (self.spool.healthy and self.spool.has_room(4096))
+
+    # ------------------------------------------------------------------ accepting
+
+    async def accept(self, event: Event, topic: str, *, deadline: float) -> Receipt:
+        """
+        Store `event` durably and report where; `deadline` is a loop time.
+
+        Raises:
+            ShuttingDownError, SpoolFullError, SpoolUnavailableError: nothing stored.
+            EventTooLargeError: the event cannot become one Kafka record.
+            InvalidPayloadError: Kafka refused the record; it was dead-lettered.
+        """
+        if self.closing:
+            raise ShuttingDownError("shutting down")
+        if event.event_id in self._dedup:
+            self._metrics.dedup_hits.inc()
+            return Receipt(event.event_id, "kafka", duplicate=True)
+        duplicate = event.event_id in self._inflight
+        record = Record(event.key.encode("utf-8"), event.value, event.headers)
+        if record.size > self._settings.kafka.max_record_bytes:
+            raise EventTooLargeError("event is larger than BRIDGE_KAFKA_MAX_RECORD_BYTES")
+        waiter = self.relay.waiter(event.event_id)
+        if duplicate:
+            self._metrics.dedup_hits.inc()
+        else:
+            try:
+                spooled = await self.spool.append(event.event_id, topic, record)
+            except BaseException:
+                self.relay.release(event.event_id)
+                raise
+            self._inflight[event.event_id] = spooled.seq
+        loop = asyncio.get_running_loop()
+        await asyncio.wait({waiter}, timeout=max(0.0, deadline - loop.time()))
+        if waiter.done() and not waiter.cancelled():
+            error = waiter.exception()
+            if error is not None:
+                raise error
+            return Receipt(event.event_id, "kafka", duplicate, waiter.result())
+        self.relay.release(event.event_id)
+        return Receipt(event.event_id, "spool", duplicate)
+
+    async def dead_letter(self, event: Event) -> None:
+        """
+        Store a dead-letter event durably (published to the DLQ topic by the relay).
+
+        Raises:
+            ShuttingDownError, SpoolFullError, SpoolUnavailableError: not stored.
+        """
+        if self.closing:
+            raise ShuttingDownError("shutting down")
+        record = Record(event.key.encode("utf-8"), event.value, event.headers)
+        await self.spool.append(event.event_id, self._settings.dlq_topic, record)
+
+    # ------------------------------------------------------------------ relay hooks
+
+    def _delivered(
+        self, records: Sequence[SpooledRecord], deliveries: Sequence[Delivery], now: float
+    ) -> None:
+        for record in records:
+            self._inflight.pop(record.event_id, None)
+            if record.topic != self._settings.dlq_topic:
+                self._dedup.add(record.event_id, now)
+            self._metrics.publish_latency.observe(max(0.0, now - record.accepted_at))
+        if records:
+            self._metrics.published.labels(records[0].topic).inc(len(records))
+
+    async def _rejected(
+        self, record: SpooledRecord, error: InvalidPayloadError
+    ) -> SpooledRecord | None:
+        self._inflight.pop(record.event_id, None)
+        if record.topic == self._settings.dlq_topic:
+            log.error("dlq.dropped_unwritable", event_id=record.event_id, reason=error.code)
+            self._metrics.dead_letters.labels("unwritable").inc()
+            return None
+        dead = build_dead_letter(
+            record.record.value,
+            reason=error.code,
+            detail="kafka refused the normalized event; body is the event value",
+            project=None,
+            received_at=datetime.fromtimestamp(record.accepted_at, UTC),
+            request={},
+        )
+        self._metrics.dead_letters.labels(error.code).inc()
+        replacement = Record(dead.key.encode("utf-8"), dead.value, dead.headers)
+        return await self.spool.replace(
+            record, dead.event_id, self._settings.dlq_topic, replacement
+        )
+
+    # ------------------------------------------------------------------ gauges
+
+    async def _watch(self) -> None:
+        connecting: asyncio.Task[None] | None = None
+        while True:
+            stats = await self.spool.stats()
+            now = self._clock()
+            m = self._metrics
+            m.spool_events.set(stats.events)
+            m.spool_bytes.set(stats.bytes)
+            m.spool_oldest_age.set(
+                now - stats.oldest_accepted_at if stats.oldest_accepted_at else 0
+            )
+            m.kafka_connected.set(1 if self._publisher.connected else 0)
+            m.ready.set(1 if self.ready else 0)
+            if not self._publisher.connected and (connecting is None or connecting.done()):
+                connecting = asyncio.create_task(self._publisher.start())
+            await asyncio.sleep(1.0)

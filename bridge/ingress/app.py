@@ -1,0 +1,113 @@
+"""
+Wiring: `create_app` builds the aiohttp app with one lifecycle context
+(`cleanup_ctx`); `serve` runs it with graceful SIGTERM handling.
+
+Close order on shutdown: stop taking webhooks (503, /readyz false), let
+in-flight requests finish, stop the relay (in-flight batches get the rest of
+the grace period), stop the producer, close the spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from bridge.auth import Authenticator
+from bridge.config import Settings
+from bridge.events import EventFactory
+from bridge.ingest import Ingest
+from bridge.ingress import health
+from bridge.ingress.middleware import middleware
+from bridge.ingress.state import SERVICES, Services
+from bridge.ingress.webhooks import handle_webhook
+from bridge.metrics import Metrics
+from bridge.publish.base import Publisher
+from bridge.publish.kafka import KafkaPublisher
+from bridge.schemas import load_registry
+
+__all__ = ["create_app", "serve"]
+
+log = structlog.get_logger("bridge.app")
+
+
+def create_app(settings: Settings, *, publisher: Publisher | None = None) -> web.Application:
+    """Build the app; resources open and close in its `cleanup_ctx`."""
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        authenticator=Authenticator(settings.projects),
+        factory=EventFactory(load_registry()),
+        ingest=Ingest(settings, publisher or KafkaPublisher(settings.kafka), metrics),
+        metrics=metrics,
+    )
+    # The body limit is enforced by the handler (JSON 413); aiohttp's own cap is a backstop.
+    app = web.Application(
+        middlewares=[middleware], client_max_size=settings.http.max_body_bytes + 1024
+    )
+    app[SERVICES] = services
+    app.router.add_post("/webhooks/argos/{token}", handle_webhook)
+    app.router.add_post("/webhooks/argos", handle_webhook)
+    app.router.add_get("/livez", health.livez)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    await services.ingest.start()
+    log.info(
+        "bridge.started",
+        projects=[p.name for p in services.settings.projects],
+        topic=services.settings.topic,
+        dlq_topic=services.settings.dlq_topic,
+    )
+    yield
+    await services.ingest.stop(services.settings.shutdown_grace_s)
+    log.info("bridge.stopped")
+
+
+def _server_ssl(settings: Settings) -> ssl.SSLContext | None:
+    http = settings.http
+    if http.tls_certfile is None or http.tls_keyfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(http.tls_certfile, http.tls_keyfile)
+    return context
+
+
+async def serve(settings: Settings, *, publisher: Publisher | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully within the grace period."""
+    app = create_app(settings, publisher=publisher)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=settings.shutdown_grace_s,
+        keepalive_timeout=75,
+    )
+    await runner.setup()
+    site = web.TCPSite(
+        runner, settings.http.host, settings.http.port, ssl_context=_server_ssl(settings)
+    )
+    await site.start()
+    log.info("http.listening", host=settings.http.host, port=settings.http.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    services = app[SERVICES]
+    log.info("bridge.shutting_down", in_flight=services.in_flight)
+    services.ingest.closing = True
+    deadline = loop.time() + settings.shutdown_grace_s / 2
+    while services.in_flight and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    await runner.cleanup()

@@ -1,0 +1,30 @@
+"""The services an app holds, under one typed `web.AppKey`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bridge.auth import Authenticator
+from bridge.config import Settings
+from bridge.events import EventFactory
+from bridge.ingest import Ingest
+from bridge.metrics import Metrics
+
+__all__ = ["SERVICES", "Services"]
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a handler needs; built once in `create_app`."""
+
+    settings: Settings
+    authenticator: Authenticator
+    factory: EventFactory
+    ingest: Ingest
+    metrics: Metrics
+    in_flight: int = 0
+
+
+SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,143 @@
+"""
+The ARGOS webhook handler: authenticate, read, decode, normalize, store.
+Every step is a call into the pure core; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+from aiohttp import web
+
+from bridge.auth import bearer_token, client_address
+from bridge.config import ProjectSettings
+from bridge.deadletter import build_dead_letter
+from bridge.errors import InvalidPayloadError, PayloadTooLargeError, PermanentError
+from bridge.ingest import Receipt
+from bridge.ingress.middleware import json_response
+from bridge.ingress.state import SERVICES, Services
+from bridge.intake import decode_webhook
+
+__all__ = ["handle_webhook"]
+
+log = structlog.get_logger("bridge.webhook")
+
+
+class RequestTimeoutError(PermanentError):
+    """The client sent the body too slowly."""
+
+    status = 408
+    code = "request_timeout"
+
+
+async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
+    """Read at most `limit` bytes within `timeout_s` (raises 413 / 408 errors)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(f"body larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeoutError("request body not received in time") from None
+    return b"".join(chunks)
+
+
+def _request_meta(request: web.Request, route: str) -> dict[str, str]:
+    """Request metadata that is safe to store: no token, no query string."""
+    return {
+        "method": request.method,
+        "route": route,
+        "content_type": request.headers.get("Content-Type", ""),
+        "user_agent": request.headers.get("User-Agent", "")[:200],
+        "remote": request.remote or "",
+    }
+
+
+async def _dead_letter(
+    services: Services,
+    request: web.Request,
+    *,
+    body: bytes,
+    error: InvalidPayloadError,
+    project: ProjectSettings,
+    received_at: datetime,
+) -> None:
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
+    dead = build_dead_letter(
+        body,
+        reason=error.code,
+        detail=error.message,
+        project=project.name,
+        received_at=received_at,
+        request=_request_meta(request, route),
+    )
+    await services.ingest.dead_letter(dead)
+    services.metrics.dead_letters.labels(error.code).inc()
+    services.metrics.events.labels("kyc.dead_letter", "dlq").inc()
+    structlog.contextvars.bind_contextvars(stored="dlq", dlq_event_id=dead.event_id)
+
+
+def _receipt_body(receipt: Receipt) -> dict[str, object]:
+    body: dict[str, object] = {"event_id": receipt.event_id, "stored": receipt.stored}
+    if receipt.duplicate:
+        body["duplicate"] = True
+    if receipt.delivery is not None:
+        body["partition"] = receipt.delivery.partition
+        body["offset"] = receipt.delivery.offset
+    return body
+
+
+async def handle_webhook(request: web.Request) -> web.Response:
+    """POST /webhooks/argos/{token} and POST /webhooks/argos (Bearer)."""
+    services = request.app[SERVICES]
+    settings = services.settings
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.publish_deadline_s
+    received_at = datetime.now(UTC)
+    token = request.match_info.get("token") or bearer_token(request.headers.get("Authorization"))
+    address = client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), settings.http.trusted_proxies
+    )
+    project = services.authenticator.authenticate(token, address)
+    structlog.contextvars.bind_contextvars(project=project.name)
+    body = await _read_body(request, settings.http.max_body_bytes, settings.http.read_timeout_s)
+    try:
+        decoded = decode_webhook(
+            body,
+            request.content_type if request.headers.get("Content-Type") else "",
+            api_keys=[k.value for k in project.api_keys],
+            allow_plaintext=project.allow_plaintext,
+        )
+        structlog.contextvars.bind_contextvars(encrypted=decoded.encrypted)
+        event = services.factory.build(
+            decoded.payload,
+            project=project.name,
+            received_at=received_at,
+            encrypted=decoded.encrypted,
+        )
+        structlog.contextvars.bind_contextvars(
+            event_id=event.event_id, event_type=event.event_type, submission_id=event.subject
+        )
+        receipt = await services.ingest.accept(
+            event, settings.topic_for(project), deadline=deadline
+        )
+    except InvalidPayloadError as exc:
+        await _dead_letter(
+            services, request, body=body, error=exc, project=project, received_at=received_at
+        )
+        raise
+    outcome = "duplicate" if receipt.duplicate else receipt.stored
+    services.metrics.events.labels(event.event_type, outcome).inc()
+    fields: dict[str, object] = {"stored": receipt.stored, "outcome": outcome}
+    if receipt.delivery is not None:
+        fields.update(partition=receipt.delivery.partition, offset=receipt.delivery.offset)
+    structlog.contextvars.bind_contextvars(**fields)
+    return json_response(200 if receipt.stored == "kafka" else 202, _receipt_body(receipt))

@@ -1,0 +1,93 @@
+"""
+Turn a raw webhook body into a JSON object: detect ARGOS encryption,
+decrypt with any of the project's API keys, parse. Pure: bytes in, value out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from bridge import crypto
+from bridge.errors import (
+    DecryptionError,
+    NotJsonError,
+    PlaintextRefusedError,
+    UnsupportedMediaError,
+)
+from bridge.types import JSONObject
+
+__all__ = ["ACCEPTED_MEDIA_TYPES", "Decoded", "decode_webhook"]
+
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n"
+ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "text/plain"})
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A webhook body as a JSON object, and whether it arrived encrypted."""
+
+    payload: JSONObject
+    encrypted: bool
+
+
+def _parse_object(data: bytes) -> JSONObject | None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _ciphertext(body: bytes, parsed: JSONObject | None) -> str | None:
+    """Return the ciphertext if the body is an ARGOS encrypted envelope."""
+    if parsed is not None:
+        data = parsed.get("data")
+        if "webhook_trigger" not in parsed and isinstance(data, str) and len(parsed) == 1:
+            return data
+        return None
+    text = body.strip()
+    # text/plain bodies may carry the bare base64 ciphertext.
+    if text and all(
+        c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n"
+        for c in text
+    ):
+        return text.decode("ascii")
+    return None
+
+
+def decode_webhook(
+    body: bytes, media_type: str, *, api_keys: Sequence[str], allow_plaintext: bool
+) -> Decoded:
+    """
+    Decode one webhook body.
+
+    Raises:
+        UnsupportedMediaError: content type is neither JSON nor text/plain.
+        NotJsonError: the body is not a JSON object and not ciphertext.
+        DecryptionError: ciphertext that no key turns into a JSON object.
+        PlaintextRefusedError: a plain body on a project that requires encryption.
+    """
+    if media_type.lower() not in ACCEPTED_MEDIA_TYPES:
+        raise UnsupportedMediaError("content type must be application/json or text/plain")
+    parsed = _parse_object(body)
+    ciphertext = _ciphertext(body, parsed)
+    if ciphertext is None:
+        if parsed is None:
+            raise NotJsonError("body is not a JSON object")
+        if not allow_plaintext:
+            raise PlaintextRefusedError("this project accepts encrypted webhooks only")
+        return Decoded(parsed, encrypted=False)
+    if not api_keys:
+        raise DecryptionError("encrypted body, but no ARGOS API key is configured")
+    for key in api_keys:
+        try:
+            plaintext = crypto.decrypt(ciphertext, (key,))
+        except DecryptionError:
+            continue
+        payload = _parse_object(plaintext)
+        if payload is not None:
+            return Decoded(payload, encrypted=True)
+    raise DecryptionError("no configured API key decrypts the body to a JSON object")

@@ -1,0 +1,80 @@
+"""
+Prometheus metrics. One `Metrics` object per app with its own registry;
+label values come from closed sets (routes, status codes, event types,
+outcomes), never from payload data.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Every metric the bridge exports (names are a stable contract)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "kyc_bridge_http_requests",
+            "HTTP requests by route and status code.",
+            ["route", "status"],
+            registry=r,
+        )
+        self.request_latency = Histogram(
+            "kyc_bridge_http_request_duration_seconds",
+            "Time from request start to response, by route.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.events = Counter(
+            "kyc_bridge_events",
+            "Webhooks by event type and outcome (kafka, spool, duplicate, dlq, rejected).",
+            ["event_type", "outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "kyc_bridge_dead_letters",
+            "Records written to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.dedup_hits = Counter(
+            "kyc_bridge_dedup_hits",
+            "Deliveries recognised as repeats of an event already accepted.",
+            registry=r,
+        )
+        self.publish_latency = Histogram(
+            "kyc_bridge_publish_duration_seconds",
+            "Time from acceptance (spool write) to Kafka acknowledgement.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.published = Counter(
+            "kyc_bridge_published_records",
+            "Records acknowledged by Kafka, by topic.",
+            ["topic"],
+            registry=r,
+        )
+        self.spool_events = Gauge(
+            "kyc_bridge_spool_events", "Records in the spool not yet acknowledged.", registry=r
+        )
+        self.spool_bytes = Gauge(
+            "kyc_bridge_spool_bytes", "Bytes of records in the spool.", registry=r
+        )
+        self.spool_oldest_age = Gauge(
+            "kyc_bridge_spool_oldest_age_seconds",
+            "Age of the oldest record in the spool (0 when empty).",
+            registry=r,
+        )
+        self.kafka_connected = Gauge(
+            "kyc_bridge_kafka_connected",
+            "1 when the last exchange with Kafka succeeded, else 0.",
+            registry=r,
+        )
+        self.ready = Gauge("kyc_bridge_ready", "1 when /readyz answers 200, else 0.", registry=r)

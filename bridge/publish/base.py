@@ -1,0 +1,64 @@
+"""
+The `Publisher` port. Adapters: `KafkaPublisher` (aiokafka) and
+`MemoryPublisher` (tests, demos). One contract suite runs against both.
+
+Contract:
+- `publish(topic, partition, records)` appends the records to that partition
+  atomically and in order, and returns one `Delivery` per record;
+- a record key always maps to the same partition (`partition_for`);
+- failures are `bridge.errors.PublishError` (transient: retry the same batch)
+  or `bridge.errors.InvalidPayloadError` subclasses (the records can never be
+  written, e.g. too large); no library exception escapes an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Delivery", "Publisher", "Record"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record as the bridge writes it."""
+
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def size(self) -> int:
+        """Approximate wire size used for caps and batching."""
+        return len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where Kafka stored a record."""
+
+    partition: int
+    offset: int
+
+
+class Publisher(Protocol):
+    """Writes record batches to partitions; see the module docstring."""
+
+    async def start(self) -> None:
+        """Connect; may return before the cluster is reachable."""
+
+    async def stop(self) -> None:
+        """Flush what is in flight (best effort) and disconnect."""
+
+    async def partition_for(self, topic: str, key: bytes) -> int:
+        """Return the partition for `key` (raises PublishError without metadata)."""
+
+    async def publish(
+        self, topic: str, partition: int, records: Sequence[Record]
+    ) -> list[Delivery]:
+        """Append `records` to one partition, in order, and wait for the acknowledgement."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the last interaction with the cluster succeeded."""

@@ -1,0 +1,188 @@
+"""
+The aiokafka `Publisher`: idempotent producer, acks=all, one explicit batch
+per call so the caller controls per-partition order. aiokafka errors are
+translated to the bridge's error tree here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
+from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import DefaultPartitioner
+
+from bridge.config import KafkaSettings
+from bridge.errors import EventTooLargeError, PublishError
+from bridge.publish.base import Delivery, Record
+
+__all__ = ["KafkaPublisher", "producer_options", "translate_kafka_errors"]
+
+log = structlog.get_logger("bridge.kafka")
+
+_CONNECT_TIMEOUT_S = 10.0
+
+
+@contextlib.contextmanager
+def translate_kafka_errors() -> Iterator[None]:
+    """Map aiokafka, socket and timeout errors onto the bridge's error tree."""
+    try:
+        yield
+    except (MessageSizeTooLargeError, RecordListTooLargeError):
+        raise EventTooLargeError("record is larger than the broker accepts") from None
+    except KafkaError as exc:
+        raise PublishError(f"kafka error: {type(exc).__name__}", fatal=not exc.retriable) from None
+    except (TimeoutError, OSError) as exc:
+        raise PublishError(f"kafka unreachable: {type(exc).__name__}") from None
+
+
+def producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Return the AIOKafkaProducer keyword arguments for `settings`."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": settings.client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": settings.linger_ms,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "max_batch_size": max(16384, settings.max_record_bytes + 4096),
+        "max_request_size": settings.max_record_bytes + 65536,
+        "retry_backoff_ms": 100,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = (
+            settings.sasl_password.value if settings.sasl_password else None
+        )
+    if settings.security_protocol.endswith("SSL"):
+        context = create_ssl_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+            password=settings.ssl_key_password.value if settings.ssl_key_password else None,
+        )
+        context.check_hostname = settings.ssl_check_hostname
+        options["ssl_context"] = context
+    return options
+
+
+class KafkaPublisher:
+    """`Publisher` on aiokafka; (re)connects lazily so startup never needs the broker."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        self._partitioner = DefaultPartitioner()
+        self._connected = False
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def _set_connected(self, value: bool, reason: str = "") -> None:
+        if value != self._connected:
+            self._connected = value
+            if value:
+                log.info("kafka.connected", bootstrap=self._settings.bootstrap_servers)
+            else:
+                log.warning("kafka.disconnected", reason=reason)
+
+    async def start(self) -> None:
+        """Try to connect once; failure is logged, not raised (the spool takes over)."""
+        with contextlib.suppress(PublishError):
+            await self._ensure()
+
+    async def _ensure(self) -> AIOKafkaProducer:
+        if self._closed:
+            raise PublishError("publisher is stopped")
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(**producer_options(self._settings))
+                try:
+                    with translate_kafka_errors():
+                        await asyncio.wait_for(producer.start(), _CONNECT_TIMEOUT_S)
+                except PublishError as exc:
+                    await self._close(producer)
+                    self._set_connected(False, exc.message)
+                    raise
+                self._producer = producer
+                self._set_connected(True)
+            return self._producer
+
+    @staticmethod
+    async def _close(producer: AIOKafkaProducer) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), _CONNECT_TIMEOUT_S)
+
+    async def _reset(self, reason: str) -> None:
+        """Drop a producer that failed; the next call builds a fresh one."""
+        producer, self._producer = self._producer, None
+        self._set_connected(False, reason)
+        if producer is not None:
+            await self._close(producer)
+
+    async def stop(self) -> None:
+        self._closed = True
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await self._close(producer)
+
+    async def partition_for(self, topic: str, key: bytes) -> int:
+        producer = await self._ensure()
+        partitions = producer.client.cluster.partitions_for_topic(topic)
+        if not partitions:
+            try:
+                with translate_kafka_errors():
+                    partitions = await asyncio.wait_for(
+                        producer.partitions_for(topic), _CONNECT_TIMEOUT_S
+                    )
+            except PublishError as exc:
+                self._set_connected(False, exc.message)
+                raise
+        ordered = sorted(partitions)
+        return int(self._partitioner(key, ordered, ordered))
+
+    async def publish(
+        self, topic: str, partition: int, records: Sequence[Record]
+    ) -> list[Delivery]:
+        producer = await self._ensure()
+        batch = producer.create_batch()
+        for record in records:
+            appended = batch.append(
+                key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
+            )
+            if appended is None:
+                raise EventTooLargeError("record does not fit into one producer batch")
+        try:
+            with translate_kafka_errors():
+                future = await producer.send_batch(batch, topic, partition=partition)
+                metadata = await asyncio.wait_for(
+                    future, 2 * self._settings.request_timeout_ms / 1000
+                )
+        except EventTooLargeError:
+            raise
+        except PublishError as exc:
+            if exc.fatal:
+                # A non-retriable failure (e.g. a broken idempotence sequence) leaves
+                # the producer unusable: start over with a new producer id.
+                await self._reset(exc.message)
+            else:
+                self._set_connected(False, exc.message)
+            raise
+        self._set_connected(True)
+        return [Delivery(partition, metadata.offset + i) for i in range(len(records))]

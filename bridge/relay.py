@@ -1,0 +1,255 @@
+"""
+The relay moves spooled records to Kafka in acceptance order.
+
+Order argument: records leave the spool in `seq` order and are put into one
+FIFO lane per (topic, partition); a key always maps to one partition. A lane
+has at most one batch in flight and a failed batch is resent, whole, before
+anything behind it. So a partition receives the first copy of each record in
+`seq` order; a resend can add a duplicate (same event id) but never reorders.
+
+Memory is bounded: at most `buffer_limit` records are held; beyond that the
+relay stops taking records from the commit stream and reads them back from
+the spool once it has room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from bridge.errors import InvalidPayloadError, PublishError
+from bridge.publish.base import Delivery, Publisher
+from bridge.spool import Spool, SpooledRecord
+
+__all__ = ["Relay"]
+
+log = structlog.get_logger("bridge.relay")
+
+DeliveredHook = Callable[[Sequence[SpooledRecord], Sequence[Delivery], float], None]
+RejectedHook = Callable[[SpooledRecord, InvalidPayloadError], Awaitable[SpooledRecord | None]]
+
+
+@dataclass(slots=True)
+class _Lane:
+    topic: str
+    partition: int
+    queue: deque[SpooledRecord] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+    single: bool = False  # send one record per batch (isolating a record Kafka rejects)
+
+
+class Relay:
+    """Publishes spooled records partition by partition; see the module docstring."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        publisher: Publisher,
+        *,
+        on_delivered: DeliveredHook,
+        on_rejected: RejectedHook,
+        batch_max_records: int = 500,
+        batch_max_bytes: int = 512 * 1024,
+        buffer_limit: int = 20_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._spool = spool
+        self._publisher = publisher
+        self._on_delivered = on_delivered
+        self._on_rejected = on_rejected
+        self._batch_records = batch_max_records
+        self._batch_bytes = batch_max_bytes
+        self._limit = buffer_limit
+        self._clock = clock
+        self._unassigned: deque[SpooledRecord] = deque()
+        self._lanes: dict[tuple[str, int], _Lane] = {}
+        self._waiters: dict[str, asyncio.Future[Delivery]] = {}
+        self._buffered = 0
+        self._last_seq = 0
+        self._overflow = True  # start by reading the backlog from disk
+        self._adopted: set[int] = set()  # replacements taken directly, not from the stream
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        spool.subscribe(self._on_committed)
+
+    # ------------------------------------------------------------------ API
+
+    def waiter(self, event_id: str) -> asyncio.Future[Delivery]:
+        """Return a future that resolves when event `event_id` is acknowledged by Kafka."""
+        future = self._waiters.get(event_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters[event_id] = future
+        return future
+
+    def release(self, event_id: str) -> None:
+        """Stop tracking the waiter of `event_id` (its request has been answered)."""
+        future = self._waiters.pop(event_id, None)
+        if future is not None and not future.done():
+            future.cancel()
+
+    @property
+    def backlog(self) -> int:
+        """Records held in memory and not yet acknowledged."""
+        return self._buffered
+
+    async def start(self) -> None:
+        """Start relaying, beginning with whatever the spool holds from earlier runs."""
+        self._task = asyncio.create_task(self._run(), name="relay")
+        self._wake.set()
+
+    async def stop(self, grace_s: float) -> None:
+        """Give batches in flight up to `grace_s` seconds, then stop; the rest stays spooled."""
+        self._stopping = True
+        self._wake.set()
+        lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if lanes:
+            await asyncio.wait(lanes, timeout=grace_s)
+        for task in [*lanes, self._task]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for future in self._waiters.values():
+            future.cancel()
+
+    # ------------------------------------------------------------------ intake
+
+    def _on_committed(self, records: list[SpooledRecord]) -> None:
+        if self._overflow:
+            return
+        for record in records:
+            if record.seq <= self._last_seq:
+                continue
+            if self._buffered >= self._limit:
+                self._overflow = True  # the rest is read back from disk later
+                break
+            self._take(record)
+        self._wake.set()
+
+    def _take(self, record: SpooledRecord) -> None:
+        if record.seq in self._adopted:
+            self._adopted.discard(record.seq)
+            return
+        self._unassigned.append(record)
+        self._buffered += 1
+        self._last_seq = max(self._last_seq, record.seq)
+
+    async def _refill(self) -> None:
+        room = self._limit - self._buffered
+        if room <= self._limit // 2:
+            return
+        rows = await self._spool.read_after(self._last_seq, room)
+        for row in rows:
+            if row.seq > self._last_seq:
+                self._take(row)
+        if len(rows) < room:
+            self._overflow = False
+
+    # ------------------------------------------------------------------ main loop
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                if self._overflow:
+                    await self._refill()
+                await self._assign()
+                backoff = 0.05
+            except PublishError:
+                # No metadata yet (broker down): retry assignment later.
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                self._wake.set()
+            for lane in self._lanes.values():
+                if lane.queue and lane.task is None and not self._stopping:
+                    lane.task = asyncio.create_task(self._drain(lane))
+
+    async def _assign(self) -> None:
+        while self._unassigned:
+            record = self._unassigned[0]
+            partition = await self._publisher.partition_for(record.topic, record.record.key)
+            self._unassigned.popleft()
+            lane = self._lanes.get((record.topic, partition))
+            if lane is None:
+                lane = self._lanes[(record.topic, partition)] = _Lane(record.topic, partition)
+            lane.queue.append(record)
+
+    def _next_batch(self, lane: _Lane) -> list[SpooledRecord]:
+        batch: list[SpooledRecord] = []
+        size = 0
+        limit = 1 if lane.single else self._batch_records
+        for record in lane.queue:
+            if batch and (len(batch) >= limit or size + record.record.size > self._batch_bytes):
+                break
+            batch.append(record)
+            size += record.record.size
+        return batch
+
+    async def _drain(self, lane: _Lane) -> None:
+        backoff = 0.05
+        try:
+            while lane.queue and not self._stopping:
+                batch = self._next_batch(lane)
+                try:
+                    deliveries = await self._publisher.publish(
+                        lane.topic, lane.partition, [r.record for r in batch]
+                    )
+                except PublishError:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                except InvalidPayloadError as exc:
+                    await self._reject(lane, batch, exc)
+                    continue
+                backoff = 0.05
+                lane.single = False
+                self._acknowledge(lane, batch, deliveries)
+        finally:
+            lane.task = None
+            self._wake.set()
+
+    def _acknowledge(
+        self, lane: _Lane, batch: list[SpooledRecord], deliveries: list[Delivery]
+    ) -> None:
+        for _ in batch:
+            lane.queue.popleft()
+        self._buffered -= len(batch)
+        now = self._clock()
+        self._spool.mark_done(batch, now)
+        self._on_delivered(batch, deliveries, now)
+        for record, delivery in zip(batch, deliveries, strict=True):
+            future = self._waiters.pop(record.event_id, None)
+            if future is not None and not future.done():
+                future.set_result(delivery)
+        if self._overflow:
+            self._wake.set()
+
+    async def _reject(
+        self, lane: _Lane, batch: list[SpooledRecord], error: InvalidPayloadError
+    ) -> None:
+        """Kafka refuses a record for good: isolate it, then dead-letter it in its place."""
+        if len(batch) > 1:
+            lane.single = True
+            return
+        (record,) = batch
+        replacement = await self._on_rejected(record, error)
+        lane.queue.popleft()
+        self._buffered -= 1
+        future = self._waiters.pop(record.event_id, None)
+        if future is not None and not future.done():
+            future.set_exception(error)
+        if replacement is not None:
+            self._adopted.add(replacement.seq)
+            self._unassigned.appendleft(replacement)
+            self._buffered += 1
+        log.error("relay.dead_lettered", event_id=record.event_id, reason=error.code)
