@@ -80,7 +80,8 @@ class Ingest:
         self._dedup.load(
             await self.spool.delivered_since(self._clock() - self._settings.dedup_window_s)
         )
-        await self._publisher.start()
+        # Connecting happens in the background (the monitor retries): a broker that
+        # is down at startup must not keep the bridge from accepting into the spool.
         await self.relay.start()
         self._monitor = asyncio.create_task(self._watch(), name="ingest-monitor")
         log.info("spool.opened", events=self.spool.events, bytes=self.spool.bytes)

@@ -1,0 +1,320 @@
+"""
+Fault tests on real brokers and a real bridge process: broker outages,
+SIGKILL of the bridge, a full spool, a broker that appears late, poison
+requests and SIGTERM. The checks are always the same: every event answered
+2xx is in Kafka, each submission's events are in acceptance order, no id is
+missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.support.bridge_proc import BridgeProcess, ConsumedRecord, free_port, read_topic
+from tests.support.broker import Broker, BrokerPool
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+TOKEN = "fault-test-token-00000001"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+STEPS = ("submit", "approved", "aml")
+
+
+def _payload(submission: str, step: int) -> bytes:
+    trigger = STEPS[step % len(STEPS)]
+    body: dict[str, object] = {
+        "webhook_trigger": trigger,
+        "submission_id": submission,
+        "email": f"{submission}@example.com",
+        "x_step": step,  # unknown fields are kept: lets the test check order
+    }
+    if trigger == "approved":
+        body["kyc_result"] = {"status": "approved", "updated_at": "2026-11-25T10:00:00Z"}
+    return orjson.dumps(body)
+
+
+@dataclass
+class Stream:
+    """A client that behaves like ARGOS would have to: retry until a 2xx, one step at a time."""
+
+    url: str
+    pace_s: float = 0.15  # pause after each acknowledged step: a steady stream, not a burst
+    acked: dict[str, list[str]] = field(default_factory=dict)  # submission -> event ids in order
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: int = 0
+
+    async def submission(self, session: aiohttp.ClientSession, sid: str, steps: int) -> None:
+        for step in range(steps):
+            while True:
+                try:
+                    async with session.post(
+                        self.url, data=_payload(sid, step), headers=HEADERS
+                    ) as response:
+                        self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+                        if 200 <= response.status < 300:
+                            body = await response.json()
+                            self.acked.setdefault(sid, []).append(body["event_id"])
+                            await asyncio.sleep(self.pace_s)
+                            break
+                except (aiohttp.ClientError, TimeoutError):
+                    self.errors += 1
+                await asyncio.sleep(0.2)
+
+    async def run(self, submissions: int, steps: int, concurrency: int = 16) -> None:
+        names = [f"sub-{uuid.uuid4().hex[:10]}" for _ in range(submissions)]
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for name in names:
+            queue.put_nowait(name)
+        timeout = aiohttp.ClientTimeout(total=20)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    await self.submission(session, queue.get_nowait(), steps)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    @property
+    def acked_count(self) -> int:
+        return sum(len(ids) for ids in self.acked.values())
+
+
+async def _verify(stream: Stream, bootstrap: str, topic: str) -> None:
+    """Every acknowledged id is on the topic; per submission, first copies in order."""
+    wanted = {i for ids in stream.acked.values() for i in ids}
+
+    def complete(records: list[ConsumedRecord]) -> bool:
+        return wanted <= {r.headers["ce_id"].decode() for r in records}
+
+    records = await read_topic(
+        bootstrap, topic, min_count=len(wanted), timeout=90, until=complete
+    )
+    first_seen: dict[str, tuple[int, int]] = {}
+    by_key: dict[bytes, list[tuple[int, str]]] = {}
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        event_id = r.headers["ce_id"].decode()
+        if event_id in first_seen:
+            continue  # a duplicate copy (same ce_id) after a retry: allowed
+        first_seen[event_id] = (r.partition, r.offset)
+        step = orjson.loads(r.value or b"{}")["raw"]["x_step"]
+        by_key.setdefault(r.key or b"", []).append((step, event_id))
+    missing = wanted - set(first_seen)
+    assert set() == missing, f"{len(missing)} acknowledged events missing from Kafka"
+    for sid, ids in stream.acked.items():
+        on_topic = [event_id for _, event_id in by_key[sid.encode()]]
+        assert ids == [i for i in on_topic if i in set(ids)], f"order broken for {sid}"
+        steps = [step for step, _ in by_key[sid.encode()]]
+        assert sorted(steps) == steps, f"steps out of order for {sid}: {steps}"
+
+
+async def _wait(predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError("condition not reached in time")
+
+
+async def _spool_empty(bridge: BridgeProcess) -> bool:
+    async with aiohttp.ClientSession() as session, session.get(bridge.url + "/readyz") as r:
+        body = await r.json()
+        return bool(body["spool"]["events"] == 0)
+
+
+def _bridge(workdir: Path, broker_bootstrap: str, topic: str, **env: str) -> BridgeProcess:
+    return BridgeProcess(
+        workdir,
+        {
+            "BRIDGE_AUTH_TOKENS": TOKEN,
+            "BRIDGE_KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
+            "BRIDGE_TOPIC": topic,
+            "BRIDGE_DLQ_TOPIC": topic + ".dlq",
+            "BRIDGE_PUBLISH_DEADLINE_MS": "500",
+            "BRIDGE_KAFKA_REQUEST_TIMEOUT_MS": "5000",
+            **env,
+        },
+    )
+
+
+@pytest.fixture(name="own_broker")
+def _own_broker(brokers: BrokerPool, request: pytest.FixtureRequest) -> Broker:
+    broker = brokers.start(f"fault-{request.node.name[:40]}-{uuid.uuid4().hex[:6]}")
+    return broker
+
+
+async def test_broker_outage_mid_stream_loses_nothing(own_broker: Broker, tmp_path: Path) -> None:
+    """Stop and restart the broker under a stream of 250 submissions x 3 events."""
+    topic = "kyc.faults.outage"
+    own_broker.create_topic(topic, partitions=3)
+    bridge = _bridge(tmp_path, own_broker.bootstrap, topic)
+    bridge.start(wait="/readyz")
+    stream = Stream(bridge.url + "/webhooks/argos")
+    try:
+
+        async def chaos() -> None:
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(own_broker.stop)
+            await asyncio.sleep(4)
+            await asyncio.to_thread(own_broker.restart)
+
+        await asyncio.gather(stream.run(250, 3), chaos())
+        await _wait(lambda: _spool_empty(bridge), 120)
+        await _verify(stream, own_broker.bootstrap, topic)
+    finally:
+        bridge.stop()
+    assert 750 == stream.acked_count
+    assert stream.statuses.get(202, 0) > 0, "the outage never pushed anything through the spool"
+
+
+async def test_sigkill_of_the_bridge_mid_stream_loses_nothing(
+    own_broker: Broker, tmp_path: Path
+) -> None:
+    """SIGKILL the bridge while 250 submissions stream in; restart it on the same spool."""
+    topic = "kyc.faults.sigkill"
+    own_broker.create_topic(topic, partitions=3)
+    bridge = _bridge(tmp_path, own_broker.bootstrap, topic)
+    bridge.start(wait="/readyz")
+    stream = Stream(bridge.url + "/webhooks/argos")
+    try:
+
+        async def chaos() -> None:
+            for _ in range(2):
+                await asyncio.sleep(1.5)
+                await asyncio.to_thread(bridge.kill)
+                await asyncio.sleep(0.5)
+                await asyncio.to_thread(bridge.start)
+
+        await asyncio.gather(stream.run(250, 3), chaos())
+        await _wait(lambda: _spool_empty(bridge), 120)
+        await _verify(stream, own_broker.bootstrap, topic)
+    finally:
+        bridge.stop()
+    assert 750 == stream.acked_count
+    assert stream.errors > 0, "the kill never interrupted a request"
+
+
+async def test_broker_absent_at_startup_then_spool_full_then_broker_appears(
+    brokers: BrokerPool, tmp_path: Path
+) -> None:
+    """
+    No broker at startup: the bridge starts and accepts into the spool (202) up to its
+    cap, then answers 503 with Retry-After; once the broker appears, everything that got
+    a 2xx is published and the spool empties.
+    """
+    port = free_port()
+    topic = "kyc.faults.late"
+    bridge = _bridge(
+        tmp_path, f"127.0.0.1:{port}", topic, BRIDGE_SPOOL_MAX_EVENTS="40"
+    )
+    bridge.start(wait="/readyz")
+    accepted: list[str] = []
+    refused: list[tuple[int, str | None, str]] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for i in range(60):
+                async with session.post(
+                    bridge.url + "/webhooks/argos", data=_payload(f"late-{i}", 0), headers=HEADERS
+                ) as response:
+                    body = await response.json()
+                    if response.status == 202:
+                        assert "spool" == body["stored"]
+                        accepted.append(body["event_id"])
+                    else:
+                        refused.append(
+                            (response.status, response.headers.get("Retry-After"), body["error"]["code"])
+                        )
+        assert 40 == len(accepted)
+        assert {(503, "30", "spool_full")} == set(refused)
+        broker = brokers.new(f"late-{uuid.uuid4().hex[:6]}", port=port)
+        await asyncio.to_thread(broker.start)
+        broker.create_topic(topic, partitions=3)
+        await _wait(lambda: _spool_empty(bridge), 120)
+        records = await read_topic(broker.bootstrap, topic, min_count=40)
+        assert set(accepted) == {r.headers["ce_id"].decode() for r in records}
+    finally:
+        bridge.stop()
+
+
+async def test_poison_requests_do_not_stall_the_ones_after_them(
+    kafka: Broker, tmp_path: Path
+) -> None:
+    """Invalid JSON and undecryptable bodies go to the DLQ; good webhooks keep flowing."""
+    topic = f"kyc.faults.poison.{uuid.uuid4().hex[:6]}"
+    kafka.create_topic(topic, partitions=3)
+    bridge = _bridge(tmp_path, kafka.bootstrap, topic, BRIDGE_ARGOS_API_KEYS="poison-key")
+    bridge.start(wait="/readyz")
+    good: list[str] = []
+    poison = [b"{broken", orjson.dumps({"data": "bm90IGNpcGhlcnRleHQ="}), b"[]"]
+    try:
+        async with aiohttp.ClientSession() as session:
+            for i, bad in zip(range(30), itertools.cycle(poison), strict=False):
+                async with session.post(
+                    bridge.url + "/webhooks/argos", data=bad, headers=HEADERS
+                ) as response:
+                    assert 400 == response.status
+                started = time.monotonic()
+                async with session.post(
+                    bridge.url + "/webhooks/argos", data=_payload(f"ok-{i}", 0), headers=HEADERS
+                ) as response:
+                    assert 200 == response.status
+                    good.append((await response.json())["event_id"])
+                assert time.monotonic() - started < 2.0
+        records = await read_topic(kafka.bootstrap, topic, min_count=30)
+        dead = await read_topic(kafka.bootstrap, topic + ".dlq", min_count=30)
+    finally:
+        bridge.stop()
+    assert set(good) == {r.headers["ce_id"].decode() for r in records}
+    reasons = {orjson.loads(r.value or b"{}")["data"]["reason"] for r in dead}
+    assert {"invalid_json", "decryption_failed"} == reasons
+    assert 30 == len(dead)
+
+
+async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
+    brokers: BrokerPool, tmp_path: Path
+) -> None:
+    """On SIGTERM: /readyz turns 503, in-flight requests still get their 2xx, exit 0."""
+    port = free_port()  # no broker: requests wait out the publish deadline in flight
+    bridge = _bridge(
+        tmp_path,
+        f"127.0.0.1:{port}",
+        "kyc.faults.sigterm",
+        BRIDGE_PUBLISH_DEADLINE_MS="3000",
+        BRIDGE_SHUTDOWN_GRACE_S="10",
+    )
+    bridge.start(wait="/readyz")
+    async with aiohttp.ClientSession() as session:
+        in_flight = [
+            asyncio.create_task(
+                session.post(
+                    bridge.url + "/webhooks/argos", data=_payload(f"term-{i}", 0), headers=HEADERS
+                )
+            )
+            for i in range(5)
+        ]
+        await asyncio.sleep(0.5)
+        assert bridge.process is not None
+        bridge.process.terminate()
+        await asyncio.sleep(0.2)
+        async with session.get(bridge.url + "/readyz") as ready:
+            assert 503 == ready.status
+        async with session.post(
+            bridge.url + "/webhooks/argos", data=_payload("late", 0), headers=HEADERS
+        ) as late:
+            assert (503, "shutting_down") == (late.status, (await late.json())["error"]["code"])
+        responses = await asyncio.gather(*in_flight)
+        assert [202] * 5 == [r.status for r in responses]
+        for r in responses:
+            r.release()
+    assert 0 == await asyncio.to_thread(bridge.process.wait, 15)
+    assert "bridge.stopped" in bridge.logs()
