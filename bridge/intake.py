@@ -22,7 +22,7 @@ from bridge.types import JSONObject
 __all__ = ["ACCEPTED_MEDIA_TYPES", "Decoded", "decode_webhook"]
 
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n"
-ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "text/plain"})
+ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 
 
 @dataclass(frozen=True, slots=True)

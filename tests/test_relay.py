@@ -17,7 +17,14 @@ from bridge.spool import Spool, SpooledRecord
 class Harness:
     """A spool + relay + memory publisher, recording what was delivered."""
 
-    def __init__(self, tmp_path: Path, publisher: MemoryPublisher, **relay_options: int) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        publisher: MemoryPublisher,
+        *,
+        buffer_limit: int = 20_000,
+        batch_max_records: int = 500,
+    ) -> None:
         self.spool = Spool(SpoolSettings(directory=tmp_path))
         self.publisher = publisher
         self.delivered: list[str] = []
@@ -27,7 +34,8 @@ class Harness:
             publisher,
             on_delivered=self._delivered,
             on_rejected=self._rejected,
-            **relay_options,
+            buffer_limit=buffer_limit,
+            batch_max_records=batch_max_records,
         )
 
     def _delivered(

@@ -30,7 +30,7 @@ from bridge.publish.base import Publisher
 from bridge.publish.kafka import KafkaPublisher
 from bridge.schemas import load_registry
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "start_site"]
 
 log = structlog.get_logger("bridge.app")
 
@@ -83,21 +83,42 @@ def _server_ssl(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(settings: Settings, *, publisher: Publisher | None = None) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully within the grace period."""
-    app = create_app(settings, publisher=publisher)
+async def start_site(
+    app: web.Application, settings: Settings, *, port: int | None = None
+) -> tuple[web.AppRunner, web.TCPSite]:
+    """
+    Start serving `app` with the inbound protections applied.
+
+    aiohttp closes a connection that has not delivered a complete request head
+    within `keepalive_timeout` of connecting (or of its previous response), so
+    that timeout is the header read timeout; the body has its own in the handler.
+    The access log is off: request paths carry tokens.
+    """
     runner = web.AppRunner(
         app,
         access_log=None,
         handle_signals=False,
         shutdown_timeout=settings.shutdown_grace_s,
-        keepalive_timeout=75,
+        keepalive_timeout=settings.http.read_timeout_s,
+        lingering_time=1.0,  # after an early 4xx, don't keep draining a slow client's body
+        max_line_size=8190,
+        max_field_size=8190,
     )
     await runner.setup()
     site = web.TCPSite(
-        runner, settings.http.host, settings.http.port, ssl_context=_server_ssl(settings)
+        runner,
+        settings.http.host,
+        settings.http.port if port is None else port,
+        ssl_context=_server_ssl(settings),
     )
     await site.start()
+    return runner, site
+
+
+async def serve(settings: Settings, *, publisher: Publisher | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully within the grace period."""
+    app = create_app(settings, publisher=publisher)
+    runner, _ = await start_site(app, settings)
     log.info("http.listening", host=settings.http.host, port=settings.http.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -77,6 +77,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             services.in_flight -= webhook
     except BridgeError as exc:
         response = error_response(exc)
+        if exc.status in (408, 413):
+            response.force_close()  # the rest of the body is still on the wire
         structlog.contextvars.bind_contextvars(error=exc.code)
     except web.HTTPException as exc:
         response = _http_error(exc)

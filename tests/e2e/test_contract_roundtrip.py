@@ -6,14 +6,13 @@ running `kyc-bridge serve` and read back from a real broker.
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
-import urllib.request
 
 from bridge.schemas import load_registry
 from tests.support.bridge_proc import BridgeProcess, ConsumedRecord, read_topic
@@ -46,18 +45,18 @@ class Posted:
 
 
 def _post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(  # noqa: S310
+    request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": content_type}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, orjson.loads(exc.read())
 
 
 @pytest.fixture(scope="module", name="posted")
-def _posted(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Posted]]:
+def _posted(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Posted]:
     """Post every fixture twice (plain project, encrypted project); read all records back."""
     topic = f"kyc.e2e.{uuid.uuid4().hex[:8]}"
     kafka.create_topic(topic, partitions=3)
@@ -83,7 +82,9 @@ def _posted(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         for name in _fixture_names():
             payload = orjson.loads((FIXTURES / f"{name}.json").read_bytes())["payload"]
             results[f"{name}-plain"] = _post(
-                f"{bridge.url}/webhooks/argos/{PLAIN_TOKEN}", orjson.dumps(payload), "application/json"
+                f"{bridge.url}/webhooks/argos/{PLAIN_TOKEN}",
+                orjson.dumps(payload),
+                "application/json",
             )
             encrypted = orjson.loads((FIXTURES / "encrypted" / f"{name}.json").read_bytes())
             results[f"{name}-encrypted"] = _post(
@@ -93,7 +94,7 @@ def _posted(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         bridge.stop()
     by_id = {r.headers["ce_id"].decode(): r for r in records}
-    yield {
+    return {
         case: Posted(status, body, by_id.get(str(body.get("event_id"))))
         for case, (status, body) in results.items()
     }

@@ -96,9 +96,7 @@ async def _verify(stream: Stream, bootstrap: str, topic: str) -> None:
     def complete(records: list[ConsumedRecord]) -> bool:
         return wanted <= {r.headers["ce_id"].decode() for r in records}
 
-    records = await read_topic(
-        bootstrap, topic, min_count=len(wanted), timeout=90, until=complete
-    )
+    records = await read_topic(bootstrap, topic, min_count=len(wanted), timeout=90, until=complete)
     first_seen: dict[str, tuple[int, int]] = {}
     by_key: dict[bytes, list[tuple[int, str]]] = {}
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
@@ -149,8 +147,7 @@ def _bridge(workdir: Path, broker_bootstrap: str, topic: str, **env: str) -> Bri
 
 @pytest.fixture(name="own_broker")
 def _own_broker(brokers: BrokerPool, request: pytest.FixtureRequest) -> Broker:
-    broker = brokers.start(f"fault-{request.node.name[:40]}-{uuid.uuid4().hex[:6]}")
-    return broker
+    return brokers.start(f"fault-{request.node.name[:40]}-{uuid.uuid4().hex[:6]}")
 
 
 async def test_broker_outage_mid_stream_loses_nothing(own_broker: Broker, tmp_path: Path) -> None:
@@ -214,9 +211,7 @@ async def test_broker_absent_at_startup_then_spool_full_then_broker_appears(
     """
     port = free_port()
     topic = "kyc.faults.late"
-    bridge = _bridge(
-        tmp_path, f"127.0.0.1:{port}", topic, BRIDGE_SPOOL_MAX_EVENTS="40"
-    )
+    bridge = _bridge(tmp_path, f"127.0.0.1:{port}", topic, BRIDGE_SPOOL_MAX_EVENTS="40")
     bridge.start(wait="/readyz")
     accepted: list[str] = []
     refused: list[tuple[int, str | None, str]] = []
@@ -232,7 +227,11 @@ async def test_broker_absent_at_startup_then_spool_full_then_broker_appears(
                         accepted.append(body["event_id"])
                     else:
                         refused.append(
-                            (response.status, response.headers.get("Retry-After"), body["error"]["code"])
+                            (
+                                response.status,
+                                response.headers.get("Retry-After"),
+                                body["error"]["code"],
+                            )
                         )
         assert 40 == len(accepted)
         assert {(503, "30", "spool_full")} == set(refused)

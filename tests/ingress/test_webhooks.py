@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bridge import crypto
@@ -16,6 +18,7 @@ from bridge.publish.memory import MemoryPublisher
 
 TOKEN = "tok-" + "x" * 20
 API_KEY = "argos-api-key-for-tests"
+Client = TestClient[web.Request, web.Application]
 PAYLOAD = {"webhook_trigger": "approved", "submission_id": "sub_123", "email": "a@example.com"}
 
 
@@ -25,7 +28,7 @@ def _publisher() -> MemoryPublisher:
 
 
 @pytest.fixture(name="client")
-async def _client(tmp_path: Path, publisher: MemoryPublisher) -> AsyncIterator[TestClient]:
+async def _client(tmp_path: Path, publisher: MemoryPublisher) -> AsyncIterator[Client]:
     settings = load_settings(
         {
             "BRIDGE_AUTH_TOKENS": TOKEN,
@@ -40,7 +43,9 @@ async def _client(tmp_path: Path, publisher: MemoryPublisher) -> AsyncIterator[T
         yield client
 
 
-async def _post(client: TestClient, body: bytes, *, token: str | None = TOKEN, **headers: str):  # type: ignore[no-untyped-def]
+async def _post(
+    client: Client, body: bytes, *, token: str | None = TOKEN, **headers: str
+) -> ClientResponse:
     path = f"/webhooks/argos/{token}" if token else "/webhooks/argos"
     return await client.post(
         path, data=body, headers={"Content-Type": "application/json", **headers}
@@ -48,7 +53,7 @@ async def _post(client: TestClient, body: bytes, *, token: str | None = TOKEN, *
 
 
 async def test_plain_webhook_is_published_keyed_by_submission(
-    client: TestClient, publisher: MemoryPublisher
+    client: Client, publisher: MemoryPublisher
 ) -> None:
     """200 only after the publisher stored it; the record is keyed by submission_id."""
     response = await _post(client, orjson.dumps(PAYLOAD))
@@ -60,10 +65,12 @@ async def test_plain_webhook_is_published_keyed_by_submission(
 
 
 async def test_bearer_header_works_like_the_path_token(
-    client: TestClient, publisher: MemoryPublisher
+    client: Client, publisher: MemoryPublisher
 ) -> None:
     """`Authorization: Bearer` on /webhooks/argos authenticates like the path token."""
-    response = await _post(client, orjson.dumps(PAYLOAD), token=None, Authorization=f"Bearer {TOKEN}")
+    response = await _post(
+        client, orjson.dumps(PAYLOAD), token=None, Authorization=f"Bearer {TOKEN}"
+    )
     assert 200 == response.status
     assert 1 == len(publisher.records("kyc.events.v1"))
 
@@ -73,7 +80,7 @@ async def test_bearer_header_works_like_the_path_token(
     [("wrong-token-000000000000", {}), (None, {}), (None, {"Authorization": "Basic abc"})],
 )
 async def test_bad_token_gets_401_and_writes_nothing(
-    client: TestClient, publisher: MemoryPublisher, token: str | None, headers: dict[str, str]
+    client: Client, publisher: MemoryPublisher, token: str | None, headers: dict[str, str]
 ) -> None:
     """Unauthenticated requests get a JSON 401 and nothing reaches Kafka (not even the DLQ)."""
     response = await _post(client, orjson.dumps(PAYLOAD), token=token, **headers)
@@ -82,9 +89,7 @@ async def test_bad_token_gets_401_and_writes_nothing(
     assert [] == publisher.records("kyc.events.v1") + publisher.records("kyc.events.dlq.v1")
 
 
-async def test_encrypted_webhook_is_decrypted(
-    client: TestClient, publisher: MemoryPublisher
-) -> None:
+async def test_encrypted_webhook_is_decrypted(client: Client, publisher: MemoryPublisher) -> None:
     """An ARGOS-encrypted body is decrypted and published like a plain one."""
     body = orjson.dumps({"data": crypto.encrypt(orjson.dumps(PAYLOAD), API_KEY)})
     response = await _post(client, body, **{"Content-Type": "text/plain"})
@@ -101,7 +106,7 @@ async def test_encrypted_webhook_is_decrypted(
     ],
 )
 async def test_bad_bodies_get_400_and_go_to_the_dlq_as_received(
-    client: TestClient, publisher: MemoryPublisher, body: bytes, code: str
+    client: Client, publisher: MemoryPublisher, body: bytes, code: str
 ) -> None:
     """Undecryptable or non-JSON bodies: 400 with a stable code; the DLQ keeps the exact bytes."""
     response = await _post(client, body)
@@ -115,7 +120,7 @@ async def test_bad_bodies_get_400_and_go_to_the_dlq_as_received(
     assert [] == publisher.records("kyc.events.v1")
 
 
-async def test_oversized_body_gets_413(client: TestClient) -> None:
+async def test_oversized_body_gets_413(client: Client) -> None:
     """Bodies above BRIDGE_HTTP_MAX_BODY_BYTES are refused with a JSON 413."""
     response = await _post(client, b"{" + b" " * 5000 + b"}")
     assert 413 == response.status
@@ -123,7 +128,7 @@ async def test_oversized_body_gets_413(client: TestClient) -> None:
 
 
 async def test_kafka_down_answers_202_from_the_spool_then_delivers(
-    client: TestClient, publisher: MemoryPublisher
+    client: Client, publisher: MemoryPublisher
 ) -> None:
     """With Kafka down the webhook is fsynced and answered 202 "spool"; it lands later."""
     publisher.down = True
@@ -135,7 +140,7 @@ async def test_kafka_down_answers_202_from_the_spool_then_delivers(
 
 
 async def test_repeated_delivery_is_not_published_twice(
-    client: TestClient, publisher: MemoryPublisher
+    client: Client, publisher: MemoryPublisher
 ) -> None:
     """The same webhook delivered twice has one event id and one record."""
     first = await (await _post(client, orjson.dumps(PAYLOAD))).json()
@@ -145,7 +150,7 @@ async def test_repeated_delivery_is_not_published_twice(
     assert 1 == len(publisher.records("kyc.events.v1"))
 
 
-async def test_health_and_metrics(client: TestClient) -> None:
+async def test_health_and_metrics(client: Client) -> None:
     """/livez, /readyz and /metrics answer; unknown routes get a JSON 404."""
     assert 200 == (await client.get("/livez")).status
     assert 200 == (await client.get("/readyz")).status
@@ -155,9 +160,7 @@ async def test_health_and_metrics(client: TestClient) -> None:
     assert (404, "not_found") == (missing.status, (await missing.json())["error"]["code"])
 
 
-async def _wait_for(predicate: object, timeout: float = 5.0) -> None:
-    import asyncio
-
+async def _wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
-        while not predicate():  # type: ignore[operator]
+        while not predicate():
             await asyncio.sleep(0.01)

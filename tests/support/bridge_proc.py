@@ -68,7 +68,7 @@ class BridgeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bridge exited early:\n{self.log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.url + wait, timeout=1) as response:  # noqa: S310
+                with urllib.request.urlopen(self.url + wait, timeout=1) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -143,9 +143,9 @@ async def read_topic(
         while time.monotonic() < deadline:
             if len(records) >= min_count and (until is None or until(records)):
                 break
-            batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = (
-                await consumer.getmany(timeout_ms=500)
-            )
+            batch: dict[
+                TopicPartition, list[ConsumerRecord[bytes, bytes]]
+            ] = await consumer.getmany(timeout_ms=500)
             for items in batch.values():
                 records.extend(
                     ConsumedRecord(r.partition, r.offset, r.key, r.value, dict(r.headers))

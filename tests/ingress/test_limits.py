@@ -1,0 +1,119 @@
+"""Inbound protection on a real listening socket: TLS, timeouts, concurrency cap."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from bridge.config import load_settings
+from bridge.ingress.app import create_app, start_site
+from bridge.publish.memory import MemoryPublisher
+from tests.support.certs import make_tls_files
+
+TOKEN = "limits-token-000000000001"
+PAYLOAD = orjson.dumps({"webhook_trigger": "submit", "submission_id": "sub_limits"})
+
+
+@asynccontextmanager
+async def serving(
+    tmp_path: Path, publisher: MemoryPublisher | None = None, **env: str
+) -> AsyncIterator[int]:
+    """Run the app on an ephemeral port with the production runner settings."""
+    settings = load_settings(
+        {
+            "BRIDGE_AUTH_TOKENS": TOKEN,
+            "BRIDGE_SPOOL_DIR": str(tmp_path / "spool"),
+            "BRIDGE_HTTP_HOST": "127.0.0.1",
+            **env,
+        }
+    )
+    runner, _ = await start_site(
+        create_app(settings, publisher=publisher or MemoryPublisher()), settings, port=0
+    )
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    async with asyncio.timeout(seconds):
+        return await reader.read()
+
+
+async def test_slow_request_head_is_cut_off(tmp_path: Path) -> None:
+    """A client that never finishes its headers is disconnected after the read timeout."""
+    async with serving(tmp_path, BRIDGE_HTTP_READ_TIMEOUT_S="0.5") as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /webhooks/argos HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        await writer.drain()
+        assert b"" == await _closed_within(reader, 5)
+        writer.close()
+
+
+async def test_slow_body_gets_408(tmp_path: Path) -> None:
+    """A body that does not arrive in time is answered 408 with a JSON error."""
+    async with serving(tmp_path, BRIDGE_HTTP_READ_TIMEOUT_S="0.5") as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /webhooks/argos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 500\r\n\r\n".encode()
+            + b'{"webhook'
+        )
+        await writer.drain()
+        async with asyncio.timeout(5):
+            response = await reader.readuntil(b"}}")
+        writer.close()
+    assert response.startswith(b"HTTP/1.1 408")
+    assert b'"request_timeout"' in response
+
+
+async def test_concurrency_cap_answers_503_with_retry_after(tmp_path: Path) -> None:
+    """Beyond BRIDGE_HTTP_MAX_CONCURRENCY in-flight webhooks, new ones get 503 + Retry-After."""
+    publisher = MemoryPublisher()
+    publisher.down = True  # requests stay in flight for the whole publish deadline
+    env = {"BRIDGE_HTTP_MAX_CONCURRENCY": "2", "BRIDGE_PUBLISH_DEADLINE_MS": "1000"}
+    async with serving(tmp_path, publisher, **env) as port, aiohttp.ClientSession() as session:
+
+        async def post(i: int) -> tuple[int, str | None, str]:
+            body = orjson.dumps({"webhook_trigger": "submit", "submission_id": f"s{i}"})
+            async with session.post(
+                f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}", data=body
+            ) as response:
+                payload = await response.json()
+                code = payload.get("error", {}).get("code", payload.get("stored"))
+                return response.status, response.headers.get("Retry-After"), code
+
+        first = [asyncio.create_task(post(i)) for i in range(2)]
+        await asyncio.sleep(0.3)
+        refused = await post(99)
+        accepted = await asyncio.gather(*first)
+    assert (503, "1", "overloaded") == refused
+    assert [(202, None, "spool")] * 2 == accepted
+
+
+async def test_tls_listener(tmp_path: Path) -> None:
+    """With a certificate configured the listener speaks TLS (and only TLS)."""
+    tls = make_tls_files(tmp_path / "tls")
+    env = {
+        "BRIDGE_HTTP_TLS_CERTFILE": str(tls.broker_keystore_pem),
+        "BRIDGE_HTTP_TLS_KEYFILE": str(tls.broker_keystore_pem),
+    }
+    async with serving(tmp_path, **env) as port, aiohttp.ClientSession() as session:
+        context = tls.client_context(with_client_cert=False)
+        async with session.post(
+            f"https://127.0.0.1:{port}/webhooks/argos/{TOKEN}", data=PAYLOAD, ssl=context
+        ) as response:
+            assert 200 == response.status
+        plain: Callable[[], object] = lambda: session.get(f"http://127.0.0.1:{port}/livez")  # noqa: E731
+        try:
+            async with plain() as response:  # type: ignore[attr-defined]
+                status = response.status
+        except aiohttp.ClientError:
+            status = None
+        assert 200 != status

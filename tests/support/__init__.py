@@ -1,0 +1,1 @@
+"""Shared test helpers: a real Kafka broker (``broker``) and throw-away TLS material (``certs``)."""

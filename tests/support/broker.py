@@ -1,0 +1,123 @@
+"""Pytest-side helpers around ``deploy/kafka/kafkactl.py``.
+
+``deploy/`` is not a Python package, so the module is loaded by path and registered as
+``kafkactl`` in ``sys.modules`` (mypy finds it as ``kafkactl`` when ``deploy/kafka`` is on its
+path or the file is passed on the command line). Typical use in a conftest or test module::
+
+    @pytest.fixture(scope="session", name="brokers")
+    def _brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPool]:
+        with BrokerPool(tmp_path_factory.mktemp("kafka")) as pool:
+            yield pool
+
+    broker = brokers.start("main")            # Broker; broker.bootstrap == "127.0.0.1:<port>"
+    broker.kill(); broker.restart()           # fault injection, same ports and data
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KAFKACTL_PATH = REPO_ROOT / "deploy" / "kafka" / "kafkactl.py"
+
+
+def load_kafkactl() -> ModuleType:
+    """Import deploy/kafka/kafkactl.py once per process, as module ``kafkactl``."""
+    existing = sys.modules.get("kafkactl")
+    if existing is not None and Path(getattr(existing, "__file__", "")) == KAFKACTL_PATH:
+        return existing
+    spec = importlib.util.spec_from_file_location("kafkactl", KAFKACTL_PATH)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {KAFKACTL_PATH}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kafkactl"] = module  # dataclasses resolve annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["kafkactl"]
+        raise
+    return module
+
+
+kafkactl = load_kafkactl()
+
+if TYPE_CHECKING:
+    from kafkactl import (
+        Broker,
+        BrokerConfig,
+        BrokerStartError,
+        KafkaCtlError,
+        pick_free_port,
+        probe_metadata,
+    )
+else:
+    Broker = kafkactl.Broker
+    BrokerConfig = kafkactl.BrokerConfig
+    BrokerStartError = kafkactl.BrokerStartError
+    KafkaCtlError = kafkactl.KafkaCtlError
+    pick_free_port = kafkactl.pick_free_port
+    probe_metadata = kafkactl.probe_metadata
+
+__all__ = [
+    "KAFKACTL_PATH",
+    "Broker",
+    "BrokerConfig",
+    "BrokerPool",
+    "BrokerStartError",
+    "KafkaCtlError",
+    "ensure_libs",
+    "kafkactl",
+    "load_kafkactl",
+    "pick_free_port",
+    "probe_metadata",
+]
+
+
+def ensure_libs() -> Path:
+    """The broker jar dir, resolving it with Maven first if the pom changed (else instant)."""
+    libdir: Path = kafkactl.fetch()
+    return libdir
+
+
+class BrokerPool:
+    """Creates brokers in sub-directories of ``base_dir`` and stops every one on ``close()``."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.brokers: list[Broker] = []
+        self._libdir: Path | None = None
+
+    def new(self, name: str, **config: Any) -> Broker:
+        """A not-yet-started broker in ``base_dir/name``; ``config`` = BrokerConfig fields."""
+        if self._libdir is None:
+            self._libdir = ensure_libs()
+        workdir = self.base_dir / name
+        if any(broker.workdir == workdir.resolve() for broker in self.brokers):
+            raise ValueError(f"broker {name!r} already exists in this pool")
+        broker = Broker(BrokerConfig(workdir=workdir, **config), libdir=self._libdir)
+        self.brokers.append(broker)
+        return broker
+
+    def start(self, name: str, **config: Any) -> Broker:
+        """``new()`` + ``start()``: a ready broker."""
+        broker = self.new(name, **config)
+        broker.start()
+        return broker
+
+    def close(self) -> None:
+        """Stop all brokers (SIGTERM, SIGKILL after 15 s); never raises for one broker."""
+        for broker in reversed(self.brokers):
+            try:
+                broker.stop(timeout=15)
+            except Exception:  # best effort teardown, then a hard kill
+                broker.kill()
+
+    def __enter__(self) -> BrokerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
