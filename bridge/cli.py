@@ -93,11 +93,37 @@ def cmd_spool_drain(args: argparse.Namespace) -> int:
     return spool_drain(settings, timeout_s=args.timeout)
 
 
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    """Re-normalize dead letters with the current code and settings; publish what succeeds."""
+    import orjson  # noqa: PLC0415
+
+    from bridge.replay import replay_dlq  # noqa: PLC0415
+
+    settings = _settings(args)
+    _logging(settings)
+    summary = asyncio.run(replay_dlq(settings, limit=args.limit, dry_run=args.dry_run))
+    print(orjson.dumps(summary.as_dict()).decode())
+    return 0 if not summary.failed else 1
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Send realistic ARGOS webhooks of every trigger to a URL (demo and load tool)."""
+    from bridge import simulate  # noqa: PLC0415
+
+    return simulate.run(args)
+
+
 def cmd_argos(args: argparse.Namespace) -> int:
     """Encrypt or decrypt an ARGOS payload (stdin to stdout)."""
     from bridge.tools import argos_crypt  # noqa: PLC0415
 
     return argos_crypt(args.action, args.api_key or os.environ.get("BRIDGE_ARGOS_API_KEY", ""))
+
+
+def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from bridge import simulate  # noqa: PLC0415
+
+    simulate.add_arguments(parser)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -130,6 +156,18 @@ def _parser() -> argparse.ArgumentParser:
     drain = spool.add_parser("drain", help=cmd_spool_drain.__doc__)
     drain.add_argument("--timeout", type=float, default=300.0, help="give up after N seconds")
     drain.set_defaults(func=cmd_spool_drain)
+
+    dlq = sub.add_parser("dlq", help="dead-letter tools").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    replay = dlq.add_parser("replay", help=cmd_dlq_replay.__doc__)
+    replay.add_argument("--limit", type=int, help="replay at most N records")
+    replay.add_argument("--dry-run", action="store_true", help="decode and validate only")
+    replay.set_defaults(func=cmd_dlq_replay)
+
+    simulate = sub.add_parser("simulate", help=cmd_simulate.__doc__)
+    _add_simulate_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
 
     argos = sub.add_parser("argos", help="ARGOS payload encryption tools").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -25,7 +25,7 @@ from bridge.config import KafkaSettings
 from bridge.errors import EventTooLargeError, PublishError
 from bridge.publish.base import Delivery, Record
 
-__all__ = ["KafkaPublisher", "producer_options", "translate_kafka_errors"]
+__all__ = ["KafkaPublisher", "client_options", "producer_options", "translate_kafka_errors"]
 
 log = structlog.get_logger("bridge.kafka")
 
@@ -45,17 +45,12 @@ def translate_kafka_errors() -> Iterator[None]:
         raise PublishError(f"kafka unreachable: {type(exc).__name__}") from None
 
 
-def producer_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Return the AIOKafkaProducer keyword arguments for `settings`."""
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Return the connection and security keyword arguments shared by aiokafka clients."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "client_id": settings.client_id,
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": settings.linger_ms,
         "request_timeout_ms": settings.request_timeout_ms,
-        "max_batch_size": max(16384, settings.max_record_bytes + 4096),
-        "max_request_size": settings.max_record_bytes + 65536,
         "retry_backoff_ms": 100,
         "security_protocol": settings.security_protocol,
     }
@@ -75,6 +70,18 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
         context.check_hostname = settings.ssl_check_hostname
         options["ssl_context"] = context
     return options
+
+
+def producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Return the AIOKafkaProducer keyword arguments: acks=all, idempotent, sized batches."""
+    return {
+        **client_options(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": settings.linger_ms,
+        "max_batch_size": max(16384, settings.max_record_bytes + 4096),
+        "max_request_size": settings.max_record_bytes + 65536,
+    }
 
 
 class KafkaPublisher:

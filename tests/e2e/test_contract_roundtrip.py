@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
 
+from bridge.logs import PERSONAL_KEYS
 from bridge.schemas import load_registry
 from tests.support.bridge_proc import BridgeProcess, ConsumedRecord, read_topic
 from tests.support.broker import Broker
@@ -55,8 +57,14 @@ def _post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, obje
         return exc.code, orjson.loads(exc.read())
 
 
-@pytest.fixture(scope="module", name="posted")
-def _posted(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Posted]:
+@dataclass
+class RoundTrip:
+    posted: dict[str, Posted]
+    log: str
+
+
+@pytest.fixture(scope="module", name="roundtrip")
+def _roundtrip(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> RoundTrip:
     """Post every fixture twice (plain project, encrypted project); read all records back."""
     topic = f"kyc.e2e.{uuid.uuid4().hex[:8]}"
     kafka.create_topic(topic, partitions=3)
@@ -94,25 +102,27 @@ def _posted(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     finally:
         bridge.stop()
     by_id = {r.headers["ce_id"].decode(): r for r in records}
-    return {
+    posted = {
         case: Posted(status, body, by_id.get(str(body.get("event_id"))))
         for case, (status, body) in results.items()
     }
+    return RoundTrip(posted, bridge.logs())
 
 
 CASES = [f"{name}-{mode}" for name in _fixture_names() for mode in ("plain", "encrypted")]
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_fixture_reaches_kafka_as_a_valid_event(posted: dict[str, Posted], case: str) -> None:
+def test_fixture_reaches_kafka_as_a_valid_event(roundtrip: RoundTrip, case: str) -> None:
     """200 after the ack; the record has the right key, CloudEvents headers and a valid value."""
     name, _, mode = case.rpartition("-")
     expect = orjson.loads((FIXTURES / f"{name}.json").read_bytes())["expect"]
-    result = posted[case]
+    result = roundtrip.posted[case]
     assert (200, "kafka") == (result.status, result.body.get("stored")), result.body
     record = result.record
     assert record is not None, "record not found on the topic"
-    assert expect["key"].encode() == record.key
+    event_id = record.headers["ce_id"].decode()
+    assert expect["key"].format(event_id=event_id).encode() == record.key
     assert CE_HEADERS <= set(record.headers)
     value = orjson.loads(record.value or b"{}")
     assert expect["event_type"] == value["event_type"] == record.headers["ce_type"].decode()
@@ -120,3 +130,28 @@ def test_fixture_reaches_kafka_as_a_valid_event(posted: dict[str, Posted], case:
     assert result.body["partition"] == record.partition
     assert result.body["offset"] == record.offset
     load_registry().validate(value["schema"], value)
+
+
+def _personal_values(value: object, key: str = "") -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _personal_values(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _personal_values(v, key)
+    elif (
+        isinstance(value, str)
+        and len(value) >= 6
+        and key.replace("_", "").replace("-", "").lower() in PERSONAL_KEYS
+    ):
+        yield value
+
+
+def test_bridge_log_has_no_personal_data(roundtrip: RoundTrip) -> None:
+    """The real process's log lines carry no personal value of any fixture, nor a token."""
+    assert "webhook.handled" in roundtrip.log
+    values = {PLAIN_TOKEN, ENC_TOKEN, _api_key()}
+    for path in FIXTURES.glob("*.json"):
+        values.update(_personal_values(orjson.loads(path.read_bytes())["payload"]))
+    leaked = sorted(v for v in values if v in roundtrip.log)
+    assert [] == leaked

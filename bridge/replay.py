@@ -1,0 +1,153 @@
+"""
+`kyc-bridge dlq replay`: read dead letters, run their original bodies through
+the current decoding and normalization, publish what now succeeds.
+
+Replayed events keep their deterministic event id, so consumers that dedupe on
+`ce_id` are safe even if a record is replayed twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TextIO
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from bridge.config import Settings
+from bridge.errors import BridgeError
+from bridge.events import EventFactory
+from bridge.intake import decode_webhook
+from bridge.publish.base import Record
+from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
+from bridge.schemas import load_registry
+
+__all__ = ["ReplaySummary", "replay_dlq"]
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did: counts by outcome and by failure reason."""
+
+    read: int = 0
+    replayed: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"read": self.read, "replayed": self.replayed, "failed": dict(self.failed)}
+
+
+def _original(value: bytes) -> tuple[str | None, bytes, str, datetime]:
+    """Return (project, body, content type, received at) of a dead-letter record."""
+    envelope = orjson.loads(value)
+    data = envelope["data"]
+    body = base64.b64decode(data["body_b64"], validate=True)
+    received = datetime.fromisoformat(str(envelope["received_at"]).replace("Z", "+00:00"))
+    project = envelope.get("source", {}).get("project")
+    return project, body, str(data.get("content_type", "")).split(";")[0].strip(), received
+
+
+async def replay_dlq(
+    settings: Settings, *, limit: int | None = None, dry_run: bool = False, out: TextIO = sys.stderr
+) -> ReplaySummary:
+    """Replay the DLQ topic from its beginning up to its current end (or `limit` records)."""
+    publisher = KafkaPublisher(settings.kafka)
+    consumer = AIOKafkaConsumer(
+        group_id=None, enable_auto_commit=False, **client_options(settings.kafka)
+    )
+    summary = ReplaySummary()
+    replayer = _Replayer(settings, publisher, summary, dry_run=dry_run)
+    with translate_kafka_errors():
+        await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
+        if not partitions:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
+        assigned = [TopicPartition(settings.dlq_topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return summary
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        total = sum(ends.values())
+        if limit is not None:
+            total = min(total, limit)
+        positions = dict.fromkeys(assigned, 0)
+        while summary.read < total and any(positions[tp] < ends[tp] for tp in assigned):
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    positions[tp] = record.offset + 1
+                    if summary.read >= total or record.offset >= ends[tp]:
+                        continue
+                    summary.read += 1
+                    await replayer.replay(record.value or b"")
+                    out.write(f"\rreplaying {summary.read}/{total}  ok={summary.replayed}")
+                    out.flush()
+        out.write("\n")
+    finally:
+        await consumer.stop()
+        await publisher.stop()
+    return summary
+
+
+class _Replayer:
+    """Decode, normalize and publish one dead letter at a time, counting outcomes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: KafkaPublisher,
+        summary: ReplaySummary,
+        *,
+        dry_run: bool,
+    ) -> None:
+        self._settings = settings
+        self._projects = {p.name: p for p in settings.projects}
+        self._factory = EventFactory(load_registry())
+        self._publisher = publisher
+        self._summary = summary
+        self._dry_run = dry_run
+
+    async def replay(self, value: bytes) -> None:
+        summary = self._summary
+        try:
+            project_name, body, media_type, received_at = _original(value)
+        except (KeyError, ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+            summary.failed["unreadable_dead_letter"] += 1
+            return
+        project = self._projects.get(project_name or "")
+        if project is None:
+            summary.failed["unknown_project"] += 1
+            return
+        try:
+            decoded = decode_webhook(
+                body,
+                media_type,
+                api_keys=[k.value for k in project.api_keys],
+                allow_plaintext=project.allow_plaintext,
+            )
+            event = self._factory.build(
+                decoded.payload,
+                project=project.name,
+                received_at=received_at,
+                encrypted=decoded.encrypted,
+            )
+            if not self._dry_run:
+                topic = self._settings.topic_for(project)
+                key = event.key.encode("utf-8")
+                partition = await self._publisher.partition_for(topic, key)
+                await self._publisher.publish(
+                    topic, partition, [Record(key, event.value, event.headers)]
+                )
+        except BridgeError as exc:
+            summary.failed[exc.code] += 1
+            return
+        summary.replayed += 1
