@@ -1,0 +1,136 @@
+"""
+Dead-letter records: a body we could not turn into an event, kept byte for byte.
+
+The value is a `kyc.dead_letter.v1` envelope whose `data` holds the body as
+received (base64), its SHA-256 and size, the stable error code and a safe
+detail, and an allowlist of request metadata (never headers with secrets,
+never the query string, never a path segment that may be a token). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime
+
+from bridge.events import (
+    PROVIDER,
+    SCHEMA_VERSION,
+    SOURCE_PREFIX,
+    Event,
+    cloudevents_headers,
+    dumps,
+    format_received_at,
+    uuid_from_digest,
+)
+from bridge.schemas import SchemaRegistry
+from bridge.types import JSONObject
+
+__all__ = ["DEAD_LETTER_TYPE", "build_dead_letter", "safe_path"]
+
+DEAD_LETTER_TYPE = "kyc.dead_letter"
+_SCHEMA = f"{DEAD_LETTER_TYPE}.v{SCHEMA_VERSION}"
+_MAX_TEXT = 512
+_MIN_SECRET_SEGMENT = 16  # webhook tokens are at least 16 characters (bridge.config)
+
+_REQUEST_FIELDS = {
+    "method": "method",
+    "path": "path",
+    "route": "path",
+    "content-type": "content_type",
+    "content_type": "content_type",
+    "user-agent": "user_agent",
+    "user_agent": "user_agent",
+    "remote": "remote_addr",
+    "remote_addr": "remote_addr",
+    "remote-addr": "remote_addr",
+}
+"""Request metadata a dead letter may carry (keys are matched case-insensitively)."""
+
+
+def safe_path(path: str) -> str:
+    """
+    Return `path` without query string or fragment, and with every segment of 16
+    or more characters (a possible webhook token) replaced by `{redacted}`.
+    """
+    bare = path.split("?", 1)[0].split("#", 1)[0]
+    return "/".join(
+        "{redacted}" if len(segment) >= _MIN_SECRET_SEGMENT else segment
+        for segment in bare.split("/")
+    )
+
+
+def _request_metadata(request: Mapping[str, str]) -> JSONObject:
+    metadata: JSONObject = {}
+    for name, value in request.items():
+        field = _REQUEST_FIELDS.get(name.lower())
+        if field is None or not isinstance(value, str) or not value or field in metadata:
+            continue
+        text = safe_path(value) if field == "path" else value
+        metadata[field] = text[:_MAX_TEXT]
+    return metadata
+
+
+def build_dead_letter(
+    body: bytes,
+    *,
+    reason: str,
+    detail: str,
+    project: str | None,
+    received_at: datetime,
+    request: Mapping[str, str],
+    registry: SchemaRegistry | None = None,
+) -> Event:
+    """
+    Build the dead-letter record for a body that could not become an event.
+
+    `reason` is the stable error code (`decryption_failed`, `invalid_json`, ...),
+    `detail` a safe message without payload data. The event id is derived from
+    SHA-256(body) and the reason, so redeliveries of one bad body share it.
+
+    Raises:
+        SchemaValidationError: only when `registry` is given and the record does
+            not match `kyc.dead_letter.v1` (a bug).
+    """
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    event_id = uuid_from_digest(hashlib.sha256(f"{body_sha256}\n{reason}".encode()).digest())
+    received = format_received_at(received_at)
+    metadata = _request_metadata(request)
+    data: JSONObject = {"reason": reason, "detail": detail[:_MAX_TEXT]}
+    if "content_type" in metadata:
+        data["content_type"] = metadata["content_type"]
+    data |= {
+        "size": len(body),
+        "body_sha256": body_sha256,
+        "request": metadata,
+        "body_b64": base64.b64encode(body).decode("ascii"),
+    }
+    envelope: JSONObject = {
+        "event_id": event_id,
+        "event_type": DEAD_LETTER_TYPE,
+        "schema_version": SCHEMA_VERSION,
+        "schema": _SCHEMA,
+        "received_at": received,
+        "source": {**PROVIDER, "project": project},
+        "data": data,
+    }
+    if registry is not None:
+        registry.validate(_SCHEMA, envelope)
+    return Event(
+        event_id=event_id,
+        event_type=DEAD_LETTER_TYPE,
+        schema_version=SCHEMA_VERSION,
+        key=f"dlq:{project or 'unknown'}",
+        subject=None,
+        value=dumps(envelope),
+        headers=cloudevents_headers(
+            event_id=event_id,
+            source=f"{SOURCE_PREFIX}/{project or 'unknown'}",
+            event_type=DEAD_LETTER_TYPE,
+            time=received,
+            schema=_SCHEMA,
+            extra=(("kyc_dlq_reason", reason.encode()),),
+        ),
+        warnings=(),
+    )

@@ -1,0 +1,120 @@
+"""
+Normalize one decrypted ARGOS ID Check webhook into a canonical `data` object.
+
+Pure and total: any JSON object gives a `Normalized`, nothing raises. Which
+trigger becomes which event type, and which field is its event time, is the
+`TRIGGERS` table; field spellings live in `bridge.normalize.fields`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bridge.normalize.fields import SUBMISSION, UPDATED_DATA
+from bridge.normalize.mapping import Mapper
+from bridge.normalize.rules import FieldWarning, Group, Path, Rule, Table
+from bridge.types import JSONObject
+
+__all__ = ["TRIGGERS", "UNKNOWN", "Normalized", "Trigger", "normalize"]
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """How one `webhook_trigger` value is published."""
+
+    event_type: str
+    occurred_at: tuple[Path, ...] = ()  # canonical timestamp paths, most specific first
+    table: Table | None = None  # top-level field table; None means SUBMISSION
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """The canonical view of one webhook; `data` may share values with the payload."""
+
+    event_type: str
+    trigger: str | None
+    data: JSONObject
+    occurred_at: str | None
+    subject: str | None
+    key_hint: str | None
+    warnings: tuple[FieldWarning, ...]
+
+
+_REVIEWED: tuple[Path, ...] = (("review", "updated_at"), ("review", "kyc_result_at"))
+_ACTION: tuple[Path, ...] = (("action", "created_at"),)
+
+TRIGGERS: Mapping[str, Trigger] = {
+    "created": Trigger("kyc.created"),
+    "retry": Trigger("kyc.retry"),
+    "submit": Trigger("kyc.submit", (("created_at",),)),
+    "approved": Trigger("kyc.approved", _REVIEWED),
+    "rejected": Trigger("kyc.rejected", _REVIEWED),
+    "updated": Trigger(
+        "kyc.updated",
+        (("updated_at",), *_REVIEWED),
+        {**SUBMISSION, "data": Rule((), Group(UPDATED_DATA))},
+    ),
+    "delete": Trigger("kyc.delete", (("deleted_at",),)),
+    "injection": Trigger("kyc.injection", _ACTION),
+    "injectionFail": Trigger("kyc.injection_fail", _ACTION),
+    "aml": Trigger("kyc.aml"),
+    "aml_monitor": Trigger("kyc.aml_monitor"),
+    "token_expired": Trigger("kyc.token_expired", (("expired_at",), ("expected_expired_at",))),
+    "faceAuth": Trigger(
+        "kyc.face_auth", (("created_at",),), {**SUBMISSION, "data": Rule((), Group(SUBMISSION))}
+    ),
+}
+"""Every documented ID Check trigger, spelled exactly as ARGOS sends it."""
+
+UNKNOWN = Trigger(
+    "kyc.unknown",
+    (("updated_at",), *_REVIEWED, ("deleted_at",), *_ACTION, ("expired_at",), ("created_at",)),
+)
+"""Any other trigger (e.g. ARGOS ID's `argos_id_auth`), or none at all."""
+
+
+def _text(value: object) -> str | None:
+    """Return a non-empty string that is valid UTF-8 (usable as a key), else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def normalize(payload: JSONObject) -> Normalized:
+    """
+    Map a decrypted webhook onto canonical fields.
+
+    Unmapped values land in `data.extra` as given; values kept as given are
+    listed in `warnings` by path and code.
+    """
+    sent = payload.get("webhook_trigger")
+    trigger = sent if isinstance(sent, str) else None
+    spec = TRIGGERS.get(trigger, UNKNOWN) if trigger is not None else UNKNOWN
+    mapper = Mapper()
+    if trigger is None:
+        mapper.warnings.append(FieldWarning("trigger", "missing_trigger"))
+    body = {key: value for key, value in payload.items() if key != "webhook_trigger"}
+    data: JSONObject = {}
+    mapper.map_object(body, spec.table or SUBMISSION, data, (), ())
+    if mapper.extra:
+        data["extra"] = mapper.extra
+
+    occurred_at = next(
+        (mapper.timestamps[path] for path in spec.occurred_at if path in mapper.timestamps), None
+    )
+    subject = _text(data.get("submission_id"))
+    token_id = _text(data.get("token_id"))
+    return Normalized(
+        event_type=spec.event_type,
+        trigger=trigger,
+        data=data,
+        occurred_at=occurred_at,
+        subject=subject,
+        key_hint=subject or (f"token:{token_id}" if token_id else None),
+        warnings=tuple(mapper.warnings),
+    )
