@@ -37,10 +37,11 @@ def _secrets_of(settings: Settings) -> list[str]:
     return found
 
 
-def _logging(settings: Settings) -> None:
+def _logging(settings: Settings, *, to_stderr: bool = False) -> None:
+    """Configure logging; tools log to stderr so that stdout carries only their result."""
     redactor = Redactor()
     redactor.add_secrets(_secrets_of(settings))
-    configure_logging(settings.log_level, redactor)
+    configure_logging(settings.log_level, redactor, stream=sys.stderr if to_stderr else None)
 
 
 def _run_async(coro: object) -> None:
@@ -89,7 +90,7 @@ def cmd_spool_drain(args: argparse.Namespace) -> int:
     from bridge.tools import spool_drain  # noqa: PLC0415
 
     settings = _settings(args)
-    _logging(settings)
+    _logging(settings, to_stderr=True)
     return spool_drain(settings, timeout_s=args.timeout)
 
 
@@ -100,7 +101,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     from bridge.replay import replay_dlq  # noqa: PLC0415
 
     settings = _settings(args)
-    _logging(settings)
+    _logging(settings, to_stderr=True)
     summary = asyncio.run(replay_dlq(settings, limit=args.limit, dry_run=args.dry_run))
     print(orjson.dumps(summary.as_dict()).decode())
     return 0 if not summary.failed else 1

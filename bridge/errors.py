@@ -6,7 +6,6 @@ The one error tree of the bridge.
     │   ├── AuthenticationError     401 bad or missing token
     │   ├── ForbiddenError          403 source address not allowed
     │   ├── PayloadTooLargeError    413 body above the configured cap
-    │   ├── UnsupportedMediaError   415 content type we cannot read
     │   └── InvalidPayloadError     400, dead-lettered when authenticated
     │       ├── DecryptionError     encrypted body that no configured key opens
     │       ├── NotJsonError        body (or decrypted body) is not a JSON object
@@ -46,7 +45,6 @@ __all__ = [
     "SpoolFullError",
     "SpoolUnavailableError",
     "TransientError",
-    "UnsupportedMediaError",
 ]
 
 
@@ -91,13 +89,6 @@ class PayloadTooLargeError(PermanentError):
 
     status = 413
     code = "payload_too_large"
-
-
-class UnsupportedMediaError(PermanentError):
-    """The request content type is neither JSON nor plain text."""
-
-    status = 415
-    code = "unsupported_media_type"
 
 
 class InvalidPayloadError(PermanentError):

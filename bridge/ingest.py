@@ -93,8 +93,11 @@ class Ingest:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        await self.relay.stop(grace_s)
-        await self._publisher.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        await self.relay.stop(grace_s * 0.7)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._publisher.stop(), max(0.5, deadline - loop.time()))
         await self.spool.close()
         log.info("spool.closed", events=self.spool.events, bytes=self.spool.bytes)
 
@@ -105,10 +108,14 @@ class Ingest:
 
     @property
     def ready(self) -> bool:
-        """Whether new webhooks can be stored: not closing, and Kafka or the spool works."""
+        """
+        Whether new webhooks can be stored: not closing, and Kafka is connected or
+        the spool is writable with room for one record of the maximum size.
+        """
         if self.closing:
             return False
-        return self._publisher.connected or (self.spool.healthy and self.spool.has_room(4096))
+        room = self.spool.has_room(self._settings.kafka.max_record_bytes)
+        return self._publisher.connected or (self.spool.healthy and room)
 
     # ------------------------------------------------------------------ accepting
 

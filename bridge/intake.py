@@ -15,14 +15,12 @@ from bridge.errors import (
     DecryptionError,
     NotJsonError,
     PlaintextRefusedError,
-    UnsupportedMediaError,
 )
 from bridge.types import JSONObject
 
-__all__ = ["ACCEPTED_MEDIA_TYPES", "Decoded", "decode_webhook"]
+__all__ = ["Decoded", "decode_webhook"]
 
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n"
-ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +63,14 @@ def decode_webhook(
     Decode one webhook body.
 
     Raises:
-        UnsupportedMediaError: content type is neither JSON nor text/plain.
         NotJsonError: the body is not a JSON object and not ciphertext.
         DecryptionError: ciphertext that no key turns into a JSON object.
         PlaintextRefusedError: a plain body on a project that requires encryption.
     """
-    if media_type.lower() not in ACCEPTED_MEDIA_TYPES:
-        raise UnsupportedMediaError("content type must be application/json or text/plain")
+    # The content type is informational only: refusing a body for its label could lose
+    # a KYC result (ARGOS's encrypted mode has used text/plain); a body that is not
+    # JSON is dead-lettered instead, with the type recorded.
+    del media_type
     parsed = _parse_object(body)
     ciphertext = _ciphertext(body, parsed)
     if ciphertext is None:

@@ -8,6 +8,7 @@ Replayed events keep their deterministic event id, so consumers that dedupe on
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import sys
@@ -59,21 +60,26 @@ async def replay_dlq(
     """Replay the DLQ topic from its beginning up to its current end (or `limit` records)."""
     publisher = KafkaPublisher(settings.kafka)
     consumer = AIOKafkaConsumer(
-        group_id=None, enable_auto_commit=False, **client_options(settings.kafka)
+        settings.dlq_topic,
+        group_id=None,  # no group: all partitions are assigned, nothing is committed
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=1000,
+        **client_options(settings.kafka),
     )
     summary = ReplaySummary()
     replayer = _Replayer(settings, publisher, summary, dry_run=dry_run)
     with translate_kafka_errors():
         await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
-        if not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
-        assigned = [TopicPartition(settings.dlq_topic, p) for p in sorted(partitions)]
+        assigned: list[TopicPartition] = []
+        for _ in range(50):  # the assignment appears once topic metadata has arrived
+            assigned = sorted(consumer.assignment())
+            if assigned:
+                break
+            await asyncio.sleep(0.2)
         if not assigned:
             return summary
-        consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
         total = sum(ends.values())

@@ -11,7 +11,6 @@ from bridge.errors import (
     InvalidPayloadError,
     NotJsonError,
     PlaintextRefusedError,
-    UnsupportedMediaError,
 )
 from bridge.intake import decode_webhook
 
@@ -56,7 +55,6 @@ def test_plain_body_is_accepted_when_allowed() -> None:
         (b"{not json", "application/json", [KEY], True, NotJsonError),
         (b"[1, 2]", "application/json", [KEY], True, NotJsonError),
         (orjson.dumps({"data": ARRAY_CIPHER}), "text/plain", [KEY], True, DecryptionError),
-        (orjson.dumps(PAYLOAD), "application/xml", [KEY], True, UnsupportedMediaError),
     ],
 )
 def test_failures_have_stable_error_types(
@@ -72,3 +70,10 @@ def test_invalid_payload_errors_are_dead_letter_material() -> None:
     for cls in (DecryptionError, NotJsonError, PlaintextRefusedError):
         assert issubclass(cls, InvalidPayloadError)
         assert 400 == cls.status
+
+
+@pytest.mark.parametrize("media", ["application/x-www-form-urlencoded", "application/xml", ""])
+def test_content_type_never_causes_a_refusal(media: str) -> None:
+    """A JSON body is accepted whatever its label: refusing it could lose a KYC result."""
+    decoded = decode_webhook(orjson.dumps(PAYLOAD), media, api_keys=[], allow_plaintext=True)
+    assert PAYLOAD == decoded.payload

@@ -120,7 +120,7 @@ async def test_no_canary_on_any_path(
 
 
 async def test_unexpected_error_traceback_is_redacted(
-    client: Client, captured: io.StringIO
+    client: Client, captured: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug that raises with payload data in its message still leaks nothing."""
     services = client.app[SERVICES] if client.app else None
@@ -129,7 +129,7 @@ async def test_unexpected_error_traceback_is_redacted(
     def explode(*_: object, **__: object) -> None:
         raise RuntimeError(f"boom {CANARIES['email']} {TOKEN}")
 
-    services.factory.build = explode  # type: ignore[method-assign]
+    monkeypatch.setattr(services.factory, "build", explode)
     response = await client.post(f"/webhooks/argos/{TOKEN}", data=orjson.dumps(_payload()))
     assert 500 == response.status
     assert "internal_error" == (await response.json())["error"]["code"]

@@ -69,7 +69,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         dlq_topic=services.settings.dlq_topic,
     )
     yield
-    await services.ingest.stop(services.settings.shutdown_grace_s)
+    grace = services.settings.shutdown_grace_s
+    if services.shutdown_deadline is not None:
+        grace = max(0.5, services.shutdown_deadline - asyncio.get_running_loop().time())
+    await services.ingest.stop(grace)
     log.info("bridge.stopped")
 
 
@@ -98,7 +101,7 @@ async def start_site(
         app,
         access_log=None,
         handle_signals=False,
-        shutdown_timeout=settings.shutdown_grace_s,
+        shutdown_timeout=min(5.0, settings.shutdown_grace_s),  # handlers already drained
         keepalive_timeout=settings.http.read_timeout_s,
         lingering_time=1.0,  # after an early 4xx, don't keep draining a slow client's body
         max_line_size=8190,
@@ -128,7 +131,11 @@ async def serve(settings: Settings, *, publisher: Publisher | None = None) -> No
     services = app[SERVICES]
     log.info("bridge.shutting_down", in_flight=services.in_flight)
     services.ingest.closing = True
-    deadline = loop.time() + settings.shutdown_grace_s / 2
-    while services.in_flight and loop.time() < deadline:
+    # One deadline for the whole shutdown: requests in flight first, then the relay
+    # and the producer get what is left (see _lifecycle), so the process exits
+    # within BRIDGE_SHUTDOWN_GRACE_S.
+    services.shutdown_deadline = loop.time() + settings.shutdown_grace_s
+    drain_until = loop.time() + settings.shutdown_grace_s / 2
+    while services.in_flight and loop.time() < drain_until:
         await asyncio.sleep(0.02)
     await runner.cleanup()

@@ -25,6 +25,8 @@ class Services:
     ingest: Ingest
     metrics: Metrics
     in_flight: int = 0
+    #: loop time by which shutdown must be complete (set on SIGTERM)
+    shutdown_deadline: float | None = None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -21,7 +21,7 @@ PAYLOAD = orjson.dumps({"webhook_trigger": "submit", "submission_id": "sub_limit
 
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, publisher: MemoryPublisher | None = None, **env: str
+    tmp_path: Path, env: dict[str, str], publisher: MemoryPublisher | None = None
 ) -> AsyncIterator[int]:
     """Run the app on an ephemeral port with the production runner settings."""
     settings = load_settings(
@@ -48,7 +48,7 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
 
 async def test_slow_request_head_is_cut_off(tmp_path: Path) -> None:
     """A client that never finishes its headers is disconnected after the read timeout."""
-    async with serving(tmp_path, BRIDGE_HTTP_READ_TIMEOUT_S="0.5") as port:
+    async with serving(tmp_path, {"BRIDGE_HTTP_READ_TIMEOUT_S": "0.5"}) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /webhooks/argos HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         await writer.drain()
@@ -58,7 +58,7 @@ async def test_slow_request_head_is_cut_off(tmp_path: Path) -> None:
 
 async def test_slow_body_gets_408(tmp_path: Path) -> None:
     """A body that does not arrive in time is answered 408 with a JSON error."""
-    async with serving(tmp_path, BRIDGE_HTTP_READ_TIMEOUT_S="0.5") as port:
+    async with serving(tmp_path, {"BRIDGE_HTTP_READ_TIMEOUT_S": "0.5"}) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             b"POST /webhooks/argos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -78,7 +78,7 @@ async def test_concurrency_cap_answers_503_with_retry_after(tmp_path: Path) -> N
     publisher = MemoryPublisher()
     publisher.down = True  # requests stay in flight for the whole publish deadline
     env = {"BRIDGE_HTTP_MAX_CONCURRENCY": "2", "BRIDGE_PUBLISH_DEADLINE_MS": "1000"}
-    async with serving(tmp_path, publisher, **env) as port, aiohttp.ClientSession() as session:
+    async with serving(tmp_path, env, publisher) as port, aiohttp.ClientSession() as session:
 
         async def post(i: int) -> tuple[int, str | None, str]:
             body = orjson.dumps({"webhook_trigger": "submit", "submission_id": f"s{i}"})
@@ -104,7 +104,7 @@ async def test_tls_listener(tmp_path: Path) -> None:
         "BRIDGE_HTTP_TLS_CERTFILE": str(tls.broker_keystore_pem),
         "BRIDGE_HTTP_TLS_KEYFILE": str(tls.broker_keystore_pem),
     }
-    async with serving(tmp_path, **env) as port, aiohttp.ClientSession() as session:
+    async with serving(tmp_path, env) as port, aiohttp.ClientSession() as session:
         context = tls.client_context(with_client_cert=False)
         async with session.post(
             f"https://127.0.0.1:{port}/webhooks/argos/{TOKEN}", data=PAYLOAD, ssl=context

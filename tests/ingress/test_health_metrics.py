@@ -1,0 +1,100 @@
+"""/readyz and /metrics reflect what the bridge is doing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bridge.config import load_settings
+from bridge.ingress.app import create_app
+from bridge.publish.memory import MemoryPublisher
+
+TOKEN = "metrics-token-00000000001"
+Client = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture(name="publisher")
+def _publisher() -> MemoryPublisher:
+    return MemoryPublisher()
+
+
+@pytest.fixture(name="client")
+async def _client(tmp_path: Path, publisher: MemoryPublisher) -> AsyncIterator[Client]:
+    settings = load_settings(
+        {
+            "BRIDGE_AUTH_TOKENS": TOKEN,
+            "BRIDGE_SPOOL_DIR": str(tmp_path),
+            "BRIDGE_SPOOL_MAX_BYTES": str(64 * 1024),
+            "BRIDGE_PUBLISH_DEADLINE_MS": "100",
+        }
+    )
+    async with TestClient(TestServer(create_app(settings, publisher=publisher))) as client:
+        yield client
+
+
+def _value(text: str, name: str, **labels: str) -> float:
+    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = (
+        rf"^{re.escape(name)}(?:\{{{re.escape(selector)}\}})? (\S+)$"
+        if labels
+        else (rf"^{re.escape(name)} (\S+)$")
+    )
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, f"{name}{labels} not exported"
+    return float(match.group(1))
+
+
+async def _post(client: Client, trigger: str, sid: str, pad: int = 0) -> int:
+    body = orjson.dumps({"webhook_trigger": trigger, "submission_id": sid, "x_pad": "p" * pad})
+    return (await client.post(f"/webhooks/argos/{TOKEN}", data=body)).status
+
+
+async def test_metrics_count_requests_events_dlq_dedup_and_spool(
+    client: Client, publisher: MemoryPublisher
+) -> None:
+    """Requests, events by outcome, dead letters, dedup hits and spool depth are exported."""
+    assert 200 == await _post(client, "approved", "s1")
+    assert 200 == await _post(client, "approved", "s1")  # repeat -> dedup hit
+    assert 400 == (await client.post(f"/webhooks/argos/{TOKEN}", data=b"{nope")).status
+    publisher.down = True
+    assert 202 == await _post(client, "rejected", "s2")
+    await asyncio.sleep(1.2)  # the gauges refresh every second
+    text = await (await client.get("/metrics")).text()
+    route = "/webhooks/argos/{token}"
+    assert 2 == _value(text, "kyc_bridge_http_requests_total", route=route, status="200")
+    assert 1 == _value(text, "kyc_bridge_http_requests_total", route=route, status="400")
+    assert 1 == _value(text, "kyc_bridge_events_total", event_type="kyc.approved", outcome="kafka")
+    assert 1 == _value(
+        text, "kyc_bridge_events_total", event_type="kyc.approved", outcome="duplicate"
+    )
+    assert 1 == _value(text, "kyc_bridge_events_total", event_type="kyc.rejected", outcome="spool")
+    assert 1 == _value(text, "kyc_bridge_dead_letters_total", reason="invalid_json")
+    assert 1 == _value(text, "kyc_bridge_dedup_hits_total")
+    assert 1 <= _value(text, "kyc_bridge_spool_events")
+    assert 0 < _value(text, "kyc_bridge_spool_bytes")
+    assert 0 == _value(text, "kyc_bridge_kafka_connected")
+    assert 1 <= _value(text, "kyc_bridge_publish_duration_seconds_count")
+    assert "sub" not in re.sub(r"#.*", "", text).replace("submission", "")  # no ids in labels
+
+
+async def test_readyz_is_false_when_neither_kafka_nor_spool_can_take_events(
+    client: Client, publisher: MemoryPublisher
+) -> None:
+    """Kafka down and spool full: /readyz answers 503; with Kafka back it is ready again."""
+    publisher.down = True
+    statuses = [await _post(client, "updated", f"fill-{i}", pad=4000) for i in range(40)]
+    assert 503 in statuses  # the spool filled up
+    ready = await client.get("/readyz")
+    body = await ready.json()
+    assert (503, "not_ready", "disconnected") == (ready.status, body["status"], body["kafka"])
+    publisher.down = False
+    async with asyncio.timeout(10):
+        while (await client.get("/readyz")).status != 200:
+            await asyncio.sleep(0.1)
