@@ -206,7 +206,7 @@ class Relay:
                     )
                 except PublishError:
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = min(backoff * 2, 2.0)
                     continue
                 except InvalidPayloadError as exc:
                     await self._reject(lane, batch, exc)

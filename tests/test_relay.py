@@ -57,7 +57,7 @@ class Harness:
         await self.spool.close()
 
     async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):  # generous: CI machines may be loaded
             while len(self.delivered) + len(self.rejected) < count:
                 await asyncio.sleep(0.01)
 

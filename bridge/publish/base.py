@@ -14,7 +14,7 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = ["Delivery", "Publisher", "Record"]
@@ -27,11 +27,12 @@ class Record:
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: approximate wire size used for caps and batching (computed once)
+    size: int = field(init=False, compare=False, repr=False)
 
-    @property
-    def size(self) -> int:
-        """Approximate wire size used for caps and batching."""
-        return len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
+    def __post_init__(self) -> None:
+        size = len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
+        object.__setattr__(self, "size", size)
 
 
 @dataclass(frozen=True, slots=True)
