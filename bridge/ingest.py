@@ -208,8 +208,15 @@ class Ingest:
 
     async def _watch(self) -> None:
         connecting: asyncio.Task[None] | None = None
+        backlog = False
         while True:
             stats = await self.spool.stats()
+            if not backlog and stats.events and not self._publisher.connected:
+                backlog = True
+                log.warning("spool.backlog", events=stats.events, bytes=stats.bytes)
+            elif backlog and not stats.events:
+                backlog = False
+                log.info("spool.drained")
             now = self._clock()
             m = self._metrics
             m.spool_events.set(stats.events)

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from bridge import crypto
-from tests.support.bridge_proc import BridgeProcess, read_topic
-from tests.support.broker import Broker
+from tests.support.bridge_proc import BridgeProcess, free_port, read_topic
+from tests.support.broker import Broker, BrokerPool
 
 TOKEN = "cli-test-token-0000000001"
 
@@ -126,3 +126,38 @@ def test_dlq_replay_publishes_what_now_decrypts(kafka: Broker, tmp_path: Path) -
     assert {"read": 1, "replayed": 1, "failed": {}} == orjson.loads(result.stdout)
     (record,) = asyncio.run(read_topic(kafka.bootstrap, topic, min_count=1))
     assert b"sub_replay" == record.key
+
+
+@pytest.mark.kafka
+def test_spool_drain_publishes_the_backlog(brokers: BrokerPool, tmp_path: Path) -> None:
+    """Events spooled while no broker existed are published by `spool drain`, in order."""
+    port = free_port()
+    topic = f"kyc.drain.{uuid.uuid4().hex[:6]}"
+    env = {
+        "BRIDGE_AUTH_TOKENS": TOKEN,
+        "BRIDGE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+        "BRIDGE_TOPIC": topic,
+        "BRIDGE_PUBLISH_DEADLINE_MS": "50",
+    }
+    bridge = BridgeProcess(tmp_path / "bridge", env)
+    bridge.start(wait="/readyz")
+    for i in range(5):
+        body = orjson.dumps({"webhook_trigger": "updated", "submission_id": "s", "x_step": i})
+        request = urllib.request.Request(
+            f"{bridge.url}/webhooks/argos/{TOKEN}", data=body, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert 202 == response.status
+    bridge.stop()
+    spool_env = {**env, "BRIDGE_SPOOL_DIR": str(tmp_path / "bridge" / "spool")}
+    status = kyc_bridge("spool", "status", env=spool_env)
+    assert 5 == orjson.loads(status.stdout)["events"]
+
+    broker = brokers.new(f"drain-{uuid.uuid4().hex[:6]}", port=port)
+    broker.start()
+    broker.create_topic(topic, partitions=3)
+    result = kyc_bridge("spool", "drain", "--timeout", "60", env=spool_env)
+    assert 0 == result.returncode, result.stderr.decode()
+    assert {"remaining": 0} == orjson.loads(result.stdout)
+    records = asyncio.run(read_topic(broker.bootstrap, topic, min_count=5))
+    assert [0, 1, 2, 3, 4] == [orjson.loads(r.value or b"{}")["raw"]["x_step"] for r in records]
