@@ -25,6 +25,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 __all__ = ["PERSONAL_KEYS", "Redactor", "configure_logging"]
 
 REDACTED = "[redacted]"
+_PLAIN = (int, float, bool)
 
 #: Keys whose values are personal data or secrets, normalized (lowercase, no _ or -).
 PERSONAL_KEYS = frozenset(
@@ -48,6 +49,15 @@ class Redactor:
     def __init__(self) -> None:
         self._pattern: re.Pattern[str] | None = None
         self._secrets: set[str] = set()
+        self._personal: dict[str, bool] = {}  # key -> is personal (memoized)
+
+    def _is_personal(self, key: str) -> bool:
+        found = self._personal.get(key)
+        if found is None:
+            found = key.replace("_", "").replace("-", "").lower() in PERSONAL_KEYS
+            if len(self._personal) < 4096:
+                self._personal[key] = found
+        return found
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         """Scrub these exact strings from every log line from now on."""
@@ -80,8 +90,14 @@ class Redactor:
         return value
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-        cleaned = self._clean(dict(event_dict))
-        assert isinstance(cleaned, dict)
+        cleaned: EventDict = {}
+        for key, value in event_dict.items():
+            if self._is_personal(key):
+                cleaned[key] = REDACTED
+            elif value is None or type(value) in _PLAIN:
+                cleaned[key] = value  # numbers and booleans cannot carry text
+            else:
+                cleaned[key] = self._clean(value, 1)
         return cleaned
 
 

@@ -7,9 +7,9 @@ has at most one batch in flight and a failed batch is resent, whole, before
 anything behind it. So a partition receives the first copy of each record in
 `seq` order; a resend can add a duplicate (same event id) but never reorders.
 
-Memory is bounded: at most `buffer_limit` records are held; beyond that the
-relay stops taking records from the commit stream and reads them back from
-the spool once it has room.
+Memory is bounded: at most `buffer_limit` records and `buffer_bytes` bytes are
+held; beyond that the relay stops taking records from the commit stream and
+reads them back from the spool once it has room.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class Relay:
         on_rejected: RejectedHook,
         batch_max_records: int = 500,
         batch_max_bytes: int = 512 * 1024,
-        buffer_limit: int = 20_000,
+        buffer_limit: int = 5_000,
+        buffer_bytes: int = 16 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._spool = spool
@@ -66,6 +67,8 @@ class Relay:
         self._batch_records = batch_max_records
         self._batch_bytes = batch_max_bytes
         self._limit = buffer_limit
+        self._bytes_limit = buffer_bytes
+        self._buffered_bytes = 0
         self._clock = clock
         self._unassigned: deque[SpooledRecord] = deque()
         self._lanes: dict[tuple[str, int], _Lane] = {}
@@ -128,7 +131,7 @@ class Relay:
         for record in records:
             if record.seq <= self._last_seq:
                 continue
-            if self._buffered >= self._limit:
+            if self._buffered >= self._limit or self._buffered_bytes >= self._bytes_limit:
                 self._overflow = True  # the rest is read back from disk later
                 break
             self._take(record)
@@ -140,11 +143,12 @@ class Relay:
             return
         self._unassigned.append(record)
         self._buffered += 1
+        self._buffered_bytes += record.record.size
         self._last_seq = max(self._last_seq, record.seq)
 
     async def _refill(self) -> None:
         room = self._limit - self._buffered
-        if room <= self._limit // 2:
+        if room <= self._limit // 2 or self._buffered_bytes >= self._bytes_limit // 2:
             return
         rows = await self._spool.read_after(self._last_seq, room)
         for row in rows:
@@ -224,6 +228,7 @@ class Relay:
         for _ in batch:
             lane.queue.popleft()
         self._buffered -= len(batch)
+        self._buffered_bytes -= sum(r.record.size for r in batch)
         now = self._clock()
         self._spool.mark_done(batch, now)
         self._on_delivered(batch, deliveries, now)
@@ -245,6 +250,7 @@ class Relay:
         replacement = await self._on_rejected(record, error)
         lane.queue.popleft()
         self._buffered -= 1
+        self._buffered_bytes -= record.record.size
         future = self._waiters.pop(record.event_id, None)
         if future is not None and not future.done():
             future.set_exception(error)
@@ -252,4 +258,5 @@ class Relay:
             self._adopted.add(replacement.seq)
             self._unassigned.appendleft(replacement)
             self._buffered += 1
+            self._buffered_bytes += replacement.record.size
         log.error("relay.dead_lettered", event_id=record.event_id, reason=error.code)

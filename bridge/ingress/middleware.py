@@ -15,11 +15,17 @@ from aiohttp import web
 from bridge.errors import BridgeError, OverloadedError, ShuttingDownError, TransientError
 from bridge.ingress.state import SERVICES, Services
 
-__all__ = ["error_response", "json_response", "middleware"]
+__all__ = ["error_response", "json_response", "middleware", "note"]
 
 log = structlog.get_logger("bridge.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_FIELDS = web.RequestKey("log_fields", dict[str, object])
+
+
+def note(request: web.Request, **fields: object) -> None:
+    """Add fields to this request's canonical `webhook.handled` log line."""
+    request[_FIELDS].update(fields)
 
 
 def json_response(status: int, body: dict[str, object], **headers: str) -> web.Response:
@@ -63,6 +69,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     webhook = route.startswith("/webhooks/")
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(route=route, method=request.method)
+    fields: dict[str, object] = {}
+    request[_FIELDS] = fields
     response: web.StreamResponse
     try:
         if webhook:
@@ -79,7 +87,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         response = error_response(exc)
         if exc.status in (408, 413):
             response.force_close()  # the rest of the body is still on the wire
-        structlog.contextvars.bind_contextvars(error=exc.code)
+        fields["error"] = exc.code
     except web.HTTPException as exc:
         response = _http_error(exc)
     except Exception:  # the one place that turns a bug into a 500
@@ -95,5 +103,6 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             "webhook.handled",
             status=response.status,
             latency_ms=round(elapsed * 1000, 2),
+            **fields,
         )
     return response

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import structlog
 from aiohttp import web
 
 from bridge.auth import bearer_token, client_address
@@ -16,13 +15,11 @@ from bridge.config import ProjectSettings
 from bridge.deadletter import build_dead_letter
 from bridge.errors import InvalidPayloadError, PayloadTooLargeError, PermanentError
 from bridge.ingest import Receipt
-from bridge.ingress.middleware import json_response
+from bridge.ingress.middleware import json_response, note
 from bridge.ingress.state import SERVICES, Services
 from bridge.intake import decode_webhook
 
 __all__ = ["handle_webhook"]
-
-log = structlog.get_logger("bridge.webhook")
 
 
 class RequestTimeoutError(PermanentError):
@@ -34,20 +31,23 @@ class RequestTimeoutError(PermanentError):
 
 async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
     """Read at most `limit` bytes within `timeout_s` (raises 413 / 408 errors)."""
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         raise PayloadTooLargeError(f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
     try:
         async with asyncio.timeout(timeout_s):
+            if length is not None:  # the common case: aiohttp stops at Content-Length
+                return await request.read()
+            chunks: list[bytes] = []
+            size = 0
             async for chunk in request.content.iter_chunked(65536):
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLargeError(f"body larger than {limit} bytes")
                 chunks.append(chunk)
+            return b"".join(chunks)
     except TimeoutError:
         raise RequestTimeoutError("request body not received in time") from None
-    return b"".join(chunks)
 
 
 def _request_meta(request: web.Request, route: str) -> dict[str, str]:
@@ -82,7 +82,7 @@ async def _dead_letter(
     await services.ingest.dead_letter(dead)
     services.metrics.dead_letters.labels(error.code).inc()
     services.metrics.events.labels("kyc.dead_letter", "dlq").inc()
-    structlog.contextvars.bind_contextvars(stored="dlq", dlq_event_id=dead.event_id)
+    note(request, stored="dlq", dlq_event_id=dead.event_id)
 
 
 def _receipt_body(receipt: Receipt) -> dict[str, object]:
@@ -107,7 +107,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         request.remote, request.headers.get("X-Forwarded-For"), settings.http.trusted_proxies
     )
     project = services.authenticator.authenticate(token, address)
-    structlog.contextvars.bind_contextvars(project=project.name)
+    note(request, project=project.name)
     body = await _read_body(request, settings.http.max_body_bytes, settings.http.read_timeout_s)
     try:
         decoded = decode_webhook(
@@ -116,15 +116,18 @@ async def handle_webhook(request: web.Request) -> web.Response:
             api_keys=[k.value for k in project.api_keys],
             allow_plaintext=project.allow_plaintext,
         )
-        structlog.contextvars.bind_contextvars(encrypted=decoded.encrypted)
         event = services.factory.build(
             decoded.payload,
             project=project.name,
             received_at=received_at,
             encrypted=decoded.encrypted,
         )
-        structlog.contextvars.bind_contextvars(
-            event_id=event.event_id, event_type=event.event_type, submission_id=event.subject
+        note(
+            request,
+            encrypted=decoded.encrypted,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            submission_id=event.subject,
         )
         receipt = await services.ingest.accept(
             event, settings.topic_for(project), deadline=deadline
@@ -139,5 +142,5 @@ async def handle_webhook(request: web.Request) -> web.Response:
     fields: dict[str, object] = {"stored": receipt.stored, "outcome": outcome}
     if receipt.delivery is not None:
         fields.update(partition=receipt.delivery.partition, offset=receipt.delivery.offset)
-    structlog.contextvars.bind_contextvars(**fields)
+    note(request, **fields)
     return json_response(200 if receipt.stored == "kafka" else 202, _receipt_body(receipt))
