@@ -5,6 +5,7 @@ The one error tree of the bridge.
     ├── PermanentError              never retried: 4xx to the sender, or dead-lettered
     │   ├── AuthenticationError     401 bad or missing token
     │   ├── ForbiddenError          403 source address not allowed
+    │   ├── RequestTimeoutError     408 the body did not arrive in time
     │   ├── PayloadTooLargeError    413 body above the configured cap
     │   └── InvalidPayloadError     400, dead-lettered when authenticated
     │       ├── DecryptionError     encrypted body that no configured key opens
@@ -40,6 +41,7 @@ __all__ = [
     "PermanentError",
     "PlaintextRefusedError",
     "PublishError",
+    "RequestTimeoutError",
     "SchemaValidationError",
     "ShuttingDownError",
     "SpoolFullError",
@@ -82,6 +84,13 @@ class ForbiddenError(PermanentError):
 
     status = 403
     code = "forbidden"
+
+
+class RequestTimeoutError(PermanentError):
+    """The client sent the request body too slowly."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class PayloadTooLargeError(PermanentError):

@@ -13,20 +13,13 @@ from aiohttp import web
 from bridge.auth import bearer_token, client_address
 from bridge.config import ProjectSettings
 from bridge.deadletter import build_dead_letter
-from bridge.errors import InvalidPayloadError, PayloadTooLargeError, PermanentError
+from bridge.errors import InvalidPayloadError, PayloadTooLargeError, RequestTimeoutError
 from bridge.ingest import Receipt
 from bridge.ingress.middleware import json_response, note
 from bridge.ingress.state import SERVICES, Services
 from bridge.intake import decode_webhook
 
 __all__ = ["handle_webhook"]
-
-
-class RequestTimeoutError(PermanentError):
-    """The client sent the body too slowly."""
-
-    status = 408
-    code = "request_timeout"
 
 
 async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
