@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -95,6 +95,8 @@ def derive_event_id(project: str, payload: JSONObject) -> str:
 
 def format_received_at(moment: datetime) -> str:
     """Format a receive time as RFC 3339 UTC with millisecond precision."""
+    if moment.tzinfo is UTC:  # datetime.now(UTC): nothing to convert
+        return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
     return format_utc(moment.replace(microsecond=moment.microsecond // 1000 * 1000))
 
 
@@ -157,11 +159,9 @@ class EventFactory:
             envelope["subject"] = normalized.subject
         if normalized.occurred_at is not None:
             envelope["occurred_at"] = normalized.occurred_at
-        envelope |= {
-            "received_at": received,
-            "source": {**PROVIDER, "project": project},
-            "encrypted": encrypted,
-        }
+        envelope["received_at"] = received
+        envelope["source"] = {**PROVIDER, "project": project}
+        envelope["encrypted"] = encrypted
         if normalized.trigger is not None:
             envelope["trigger"] = normalized.trigger
         envelope["data"] = normalized.data
@@ -185,5 +185,5 @@ class EventFactory:
                 schema=schema,
                 subject=normalized.subject,
             ),
-            warnings=tuple(str(w) for w in normalized.warnings),
+            warnings=tuple(map(str, normalized.warnings)),
         )

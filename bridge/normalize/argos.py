@@ -85,6 +85,13 @@ def _text(value: object) -> str | None:
     return value
 
 
+def _first(timestamps: Mapping[Path, str], paths: tuple[Path, ...]) -> str | None:
+    for path in paths:
+        if path in timestamps:
+            return timestamps[path]
+    return None
+
+
 def normalize(payload: JSONObject) -> Normalized:
     """
     Map a decrypted webhook onto canonical fields.
@@ -98,15 +105,14 @@ def normalize(payload: JSONObject) -> Normalized:
     mapper = Mapper()
     if trigger is None:
         mapper.warnings.append(FieldWarning("trigger", "missing_trigger"))
-    body = {key: value for key, value in payload.items() if key != "webhook_trigger"}
+    body = dict(payload)
+    body.pop("webhook_trigger", None)
     data: JSONObject = {}
     mapper.map_object(body, spec.table or SUBMISSION, data, (), ())
     if mapper.extra:
         data["extra"] = mapper.extra
 
-    occurred_at = next(
-        (mapper.timestamps[path] for path in spec.occurred_at if path in mapper.timestamps), None
-    )
+    occurred_at = _first(mapper.timestamps, spec.occurred_at)
     subject = _text(data.get("submission_id"))
     token_id = _text(data.get("token_id"))
     return Normalized(

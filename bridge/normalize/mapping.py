@@ -60,7 +60,10 @@ class Mapper:
         for key, value in source.items():
             rule = table.get(key)
             if rule is not None:
-                self.apply(rule, value, out, out_path, (*src_path, key))
+                if type(value) in rule.as_is and rule.target[0] not in out:
+                    out[rule.target[0]] = value
+                else:
+                    self.apply(rule, value, out, out_path, (*src_path, key))
             elif keep_unknown and key not in out:
                 out[key] = value
             else:
@@ -120,21 +123,18 @@ class Mapper:
             return
         produced: list[JSONValue] = []
         self._put(out, rule.target, produced, src)
+        at = (*at, *rule.target)
+        table, keep_unknown = kind.table, kind.keep_unknown
         for index, element in enumerate(value):
-            if isinstance(element, dict):
-                item: JSONObject = {}
-                item_path = (*at, *rule.target, len(produced))
-                produced.append(item)
-                self.map_object(
-                    element,
-                    kind.table,
-                    item,
-                    item_path,
-                    src if wrapped else (*src, index),
-                    keep_unknown=kind.keep_unknown,
-                )
-            else:
+            if not isinstance(element, dict):
                 self.keep((*src, index), element, "unexpected_type")
+                continue
+            item: JSONObject = {}
+            if not _copy_plain(element, table, item, keep_unknown):
+                item = {}
+                item_at, item_src = (*at, len(produced)), src if wrapped else (*src, index)
+                self.map_object(element, table, item, item_at, item_src, keep_unknown=keep_unknown)
+            produced.append(item)
 
     def _scalar(
         self, rule: Rule, kind: Kind, value: JSONValue, out: JSONObject, *, at: Path, src: Path
@@ -145,10 +145,10 @@ class Mapper:
         if not _has_kind(kind, value):
             self.keep(src, value, "unexpected_type")
             return
-        path = (*at, *rule.target)
         if kind == "timestamp" and isinstance(value, str):
             parsed = parse_timestamp(value)
             if self._put(out, rule.target, parsed or value, src):
+                path = (*at, *rule.target)
                 if parsed is None:
                     self.warnings.append(
                         FieldWarning(render_path("data", path), "unparsed_timestamp")
@@ -157,6 +157,7 @@ class Mapper:
                     self.timestamps[path] = parsed
         elif kind == "date" and isinstance(value, str):
             if self._put(out, rule.target, value, src) and not is_date(value):
+                path = (*at, *rule.target)
                 self.warnings.append(FieldWarning(render_path("data", path), "unparsed_date"))
         else:
             self._put(out, rule.target, value, src)
@@ -170,6 +171,25 @@ class Mapper:
         if parent is None or not _same(parent[target[-1]], value):
             self.keep(src, value, "conflicting_value")
         return False
+
+
+def _copy_plain(source: JSONObject, table: Table, out: JSONObject, keep_unknown: bool) -> bool:
+    """
+    `map_object` for the common item whose every value is stored as is: no paths needed.
+
+    False when some value needs more; `out` is then partly filled and must be discarded.
+    """
+    for key, value in source.items():
+        rule = table.get(key)
+        if rule is None:
+            if not keep_unknown or key in out:
+                return False
+            out[key] = value
+        elif type(value) in rule.as_is and rule.target[0] not in out:
+            out[rule.target[0]] = value
+        else:
+            return False
+    return True
 
 
 class _Absent:

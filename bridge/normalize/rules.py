@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import NoneType
 from typing import Literal, TypeAlias
 
 from bridge.types import JSONObject
@@ -37,6 +38,14 @@ WarningCode = Literal[
 Path: TypeAlias = tuple[str | int, ...]
 Table: TypeAlias = Mapping[str, "Rule"]
 
+_AS_IS: Mapping[Kind, frozenset[type]] = {
+    "text": frozenset({str, NoneType}),
+    "integer": frozenset({int, NoneType}),  # not bool: type(True) is bool
+    "any": frozenset({dict, list, str, int, float, bool, NoneType}),
+    "timestamp": frozenset({NoneType}),
+    "date": frozenset({NoneType}),
+    "text_list": frozenset({NoneType}),
+}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
@@ -63,6 +72,13 @@ class Rule:
 
     target: tuple[str, ...]
     kind: Kind | Group | Items
+    as_is: frozenset[type] = field(init=False, repr=False, compare=False)
+    """Value types stored unchanged at a free one-key target: no check, parse or nesting."""
+
+    def __post_init__(self) -> None:
+        flat = len(self.target) == 1
+        as_is = _AS_IS[self.kind] if flat and isinstance(self.kind, str) else frozenset()
+        object.__setattr__(self, "as_is", as_is)
 
 
 @dataclass(frozen=True, slots=True)

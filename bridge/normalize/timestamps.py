@@ -15,7 +15,9 @@ so nothing is rounded away.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 
 __all__ = ["format_utc", "is_date", "parse_timestamp"]
 
@@ -35,16 +37,18 @@ def format_utc(moment: datetime) -> str:
     A naive datetime is taken to be UTC already.
     """
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    micros = utc.microsecond
-    fraction = f"{micros // 1000:03d}" if micros % 1000 == 0 else f"{micros:06d}"
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{fraction}Z"
-    )
+    precision = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
+    return utc.isoformat(timespec=precision).removesuffix("+00:00") + "Z"
 
 
-def _build(parts: tuple[str | None, ...], offset: timedelta) -> datetime:
-    year, month, day, hour, minute, second, fraction = parts
+@lru_cache(maxsize=256)
+def _zone(sign: str | None, hours: str | None, minutes: str | None) -> timezone:
+    offset = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
+    return timezone(-offset if sign == "-" else offset)
+
+
+def _build(fields: Sequence[str | None], zone: timezone) -> datetime:
+    year, month, day, hour, minute, second, fraction = fields
     return datetime(
         int(year or 0),
         int(month or 0),
@@ -53,8 +57,15 @@ def _build(parts: tuple[str | None, ...], offset: timedelta) -> datetime:
         int(minute or 0),
         int(second or 0),
         int((fraction or "").ljust(6, "0")),
-        tzinfo=timezone(offset),
+        tzinfo=zone,
     )
+
+
+def _utc_digits(fields: Sequence[str | None]) -> str:
+    """`format_utc` of a valid UTC time, straight from its (fixed-width) digits."""
+    year, month, day, hour, minute, second, fraction = fields
+    micros = (fraction or "").ljust(6, "0")
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second or '00'}.{micros.removesuffix('000')}Z"
 
 
 def parse_timestamp(text: str) -> str | None:
@@ -64,16 +75,18 @@ def parse_timestamp(text: str) -> str | None:
     Never raises: impossible dates, bad offsets and overflows give None.
     """
     candidate = text.strip()
+    fields: Sequence[str | None]
+    if match := _ISO.fullmatch(candidate):
+        *fields, _zulu, sign, off_h, off_m = match.groups()
+    elif match := _ARGOS.fullmatch(candidate):
+        fields, sign, off_h, off_m = match.groups(), None, None, None
+    else:
+        return None
     try:
-        if match := _ARGOS.fullmatch(candidate):
-            return format_utc(_build(match.groups(), timedelta(0)))
-        if match := _ISO.fullmatch(candidate):
-            *fields, _zulu, sign, off_h, off_m = match.groups()
-            offset = timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
-            return format_utc(_build(tuple(fields), -offset if sign == "-" else offset))
+        moment = _build(fields, _zone(sign, off_h, off_m))
+        return _utc_digits(fields) if moment.tzinfo is UTC else format_utc(moment)
     except (ValueError, OverflowError):
         return None
-    return None
 
 
 def is_date(text: str) -> bool:
