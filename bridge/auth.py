@@ -70,6 +70,8 @@ class Authenticator:
         self._table = tuple(
             (_digest(token.value), project) for project in projects for token in project.tokens
         )
+        #: whether any project restricts source addresses (else the address is never needed)
+        self.uses_addresses = any(project.allowed_cidrs for project in projects)
 
     def authenticate(
         self,

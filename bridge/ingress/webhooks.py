@@ -96,8 +96,12 @@ async def handle_webhook(request: web.Request) -> web.Response:
     deadline = loop.time() + settings.publish_deadline_s
     received_at = datetime.now(UTC)
     token = request.match_info.get("token") or bearer_token(request.headers.get("Authorization"))
-    address = client_address(
-        request.remote, request.headers.get("X-Forwarded-For"), settings.http.trusted_proxies
+    address = (
+        client_address(
+            request.remote, request.headers.get("X-Forwarded-For"), settings.http.trusted_proxies
+        )
+        if services.authenticator.uses_addresses
+        else None
     )
     project = services.authenticator.authenticate(token, address)
     note(request, project=project.name)

@@ -117,3 +117,20 @@ async def test_tls_listener(tmp_path: Path) -> None:
         except aiohttp.ClientError:
             status = None
         assert 200 != status
+
+
+async def test_source_allowlist_and_trusted_proxies(tmp_path: Path) -> None:
+    """Outside the allowlist: 403; X-Forwarded-For counts only behind a trusted proxy."""
+    url_env = {"BRIDGE_ALLOWED_CIDRS": "203.0.113.0/24"}
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
+    async with serving(tmp_path / "a", url_env) as port, aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
+        async with session.post(url, data=PAYLOAD) as direct:
+            assert (403, "forbidden") == (direct.status, (await direct.json())["error"]["code"])
+        async with session.post(url, data=PAYLOAD, headers=forwarded) as spoofed:
+            assert 403 == spoofed.status  # the peer is not a trusted proxy: header ignored
+    proxied_env = {**url_env, "BRIDGE_TRUSTED_PROXIES": "127.0.0.0/8"}
+    async with serving(tmp_path / "b", proxied_env) as port, aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
+        async with session.post(url, data=PAYLOAD, headers=forwarded) as proxied:
+            assert 200 == proxied.status
