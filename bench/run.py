@@ -35,7 +35,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from aiokafka.structs import TopicPartition
 
 from bridge.simulate import webhooks
 from bridge.types import JSONObject, JSONValue
+from tests.support.bridge_proc import free_port
 from tests.support.broker import Broker, BrokerPool, ensure_libs
 
 __all__ = ["main"]
@@ -69,13 +69,6 @@ def say(message: str) -> None:
     """Progress on stderr (stdout is the report)."""
     sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
     sys.stderr.flush()
-
-
-def free_port() -> int:
-    """A TCP port free right now on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- processes

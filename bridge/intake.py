@@ -7,18 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 
 from bridge import crypto
+from bridge.config import ProjectSettings
 from bridge.errors import (
     DecryptionError,
     NotJsonError,
     PlaintextRefusedError,
 )
+from bridge.events import Event, EventFactory
 from bridge.types import JSONObject
 
-__all__ = ["Decoded", "decode_webhook"]
+__all__ = ["Decoded", "decode_webhook", "event_from_body"]
 
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n"
 
@@ -90,3 +93,31 @@ def decode_webhook(
         if payload is not None:
             return Decoded(payload, encrypted=True)
     raise DecryptionError("no configured API key decrypts the body to a JSON object")
+
+
+def event_from_body(
+    body: bytes,
+    media_type: str,
+    *,
+    project: ProjectSettings,
+    factory: EventFactory,
+    received_at: datetime,
+) -> tuple[Event, bool]:
+    """
+    Decode one body with the project's keys and policy, and build its event.
+
+    Returns the event and whether the body arrived encrypted.
+
+    Raises:
+        InvalidPayloadError: any subclass; the body cannot become an event.
+    """
+    decoded = decode_webhook(
+        body,
+        media_type,
+        api_keys=[k.value for k in project.api_keys],
+        allow_plaintext=project.allow_plaintext,
+    )
+    event = factory.build(
+        decoded.payload, project=project.name, received_at=received_at, encrypted=decoded.encrypted
+    )
+    return event, decoded.encrypted

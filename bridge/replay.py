@@ -24,7 +24,7 @@ from aiokafka.structs import TopicPartition
 from bridge.config import Settings
 from bridge.errors import BridgeError
 from bridge.events import EventFactory
-from bridge.intake import decode_webhook
+from bridge.intake import event_from_body
 from bridge.publish.base import Record
 from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
 from bridge.schemas import load_registry
@@ -134,17 +134,12 @@ class _Replayer:
             summary.failed["unknown_project"] += 1
             return
         try:
-            decoded = decode_webhook(
+            event, _ = event_from_body(
                 body,
                 media_type,
-                api_keys=[k.value for k in project.api_keys],
-                allow_plaintext=project.allow_plaintext,
-            )
-            event = self._factory.build(
-                decoded.payload,
-                project=project.name,
+                project=project,
+                factory=self._factory,
                 received_at=received_at,
-                encrypted=decoded.encrypted,
             )
             if not self._dry_run:
                 topic = self._settings.topic_for(project)

@@ -17,7 +17,7 @@ from bridge.errors import InvalidPayloadError, PayloadTooLargeError, RequestTime
 from bridge.ingest import Receipt
 from bridge.ingress.middleware import json_response, note
 from bridge.ingress.state import SERVICES, Services
-from bridge.intake import decode_webhook
+from bridge.intake import event_from_body
 
 __all__ = ["handle_webhook"]
 
@@ -107,21 +107,16 @@ async def handle_webhook(request: web.Request) -> web.Response:
     note(request, project=project.name)
     body = await _read_body(request, settings.http.max_body_bytes, settings.http.read_timeout_s)
     try:
-        decoded = decode_webhook(
+        event, encrypted = event_from_body(
             body,
             request.content_type if request.headers.get("Content-Type") else "",
-            api_keys=[k.value for k in project.api_keys],
-            allow_plaintext=project.allow_plaintext,
-        )
-        event = services.factory.build(
-            decoded.payload,
-            project=project.name,
+            project=project,
+            factory=services.factory,
             received_at=received_at,
-            encrypted=decoded.encrypted,
         )
         note(
             request,
-            encrypted=decoded.encrypted,
+            encrypted=encrypted,
             event_id=event.event_id,
             event_type=event.event_type,
             submission_id=event.subject,
