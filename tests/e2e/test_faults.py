@@ -150,54 +150,53 @@ def _own_broker(brokers: BrokerPool, request: pytest.FixtureRequest) -> Broker:
     return brokers.start(f"fault-{request.node.name[:40]}-{uuid.uuid4().hex[:6]}")
 
 
-async def test_broker_outage_mid_stream_loses_nothing(own_broker: Broker, tmp_path: Path) -> None:
-    """Stop and restart the broker under a stream of 250 submissions x 3 events."""
-    topic = "kyc.faults.outage"
-    own_broker.create_topic(topic, partitions=3)
-    bridge = _bridge(tmp_path, own_broker.bootstrap, topic)
+async def _stream_through_chaos(
+    broker: Broker,
+    workdir: Path,
+    topic: str,
+    chaos: Callable[[BridgeProcess], Awaitable[None]],
+) -> Stream:
+    """Stream 250 submissions x 3 events while `chaos` runs; verify everything after."""
+    broker.create_topic(topic, partitions=3)
+    bridge = _bridge(workdir, broker.bootstrap, topic)
     bridge.start(wait="/readyz")
     stream = Stream(bridge.url + "/webhooks/argos")
     try:
-
-        async def chaos() -> None:
-            await asyncio.sleep(1.5)
-            await asyncio.to_thread(own_broker.stop)
-            await asyncio.sleep(4)
-            await asyncio.to_thread(own_broker.restart)
-
-        await asyncio.gather(stream.run(250, 3), chaos())
+        await asyncio.gather(stream.run(250, 3), chaos(bridge))
         await _wait(lambda: _spool_empty(bridge), 120)
-        await _verify(stream, own_broker.bootstrap, topic)
+        await _verify(stream, broker.bootstrap, topic)
     finally:
         bridge.stop()
     assert 750 == stream.acked_count
+    return stream
+
+
+async def test_broker_outage_mid_stream_loses_nothing(own_broker: Broker, tmp_path: Path) -> None:
+    """Stop and restart the broker under a stream of 250 submissions x 3 events."""
+
+    async def chaos(_: BridgeProcess) -> None:
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(own_broker.stop)
+        await asyncio.sleep(4)
+        await asyncio.to_thread(own_broker.restart)
+
+    stream = await _stream_through_chaos(own_broker, tmp_path, "kyc.faults.outage", chaos)
     assert stream.statuses.get(202, 0) > 0, "the outage never pushed anything through the spool"
 
 
 async def test_sigkill_of_the_bridge_mid_stream_loses_nothing(
     own_broker: Broker, tmp_path: Path
 ) -> None:
-    """SIGKILL the bridge while 250 submissions stream in; restart it on the same spool."""
-    topic = "kyc.faults.sigkill"
-    own_broker.create_topic(topic, partitions=3)
-    bridge = _bridge(tmp_path, own_broker.bootstrap, topic)
-    bridge.start(wait="/readyz")
-    stream = Stream(bridge.url + "/webhooks/argos")
-    try:
+    """SIGKILL the bridge twice while 250 submissions stream in; restart it on the same spool."""
 
-        async def chaos() -> None:
-            for _ in range(2):
-                await asyncio.sleep(1.5)
-                await asyncio.to_thread(bridge.kill)
-                await asyncio.sleep(0.5)
-                await asyncio.to_thread(bridge.start)
+    async def chaos(bridge: BridgeProcess) -> None:
+        for _ in range(2):
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(bridge.kill)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(bridge.start)
 
-        await asyncio.gather(stream.run(250, 3), chaos())
-        await _wait(lambda: _spool_empty(bridge), 120)
-        await _verify(stream, own_broker.bootstrap, topic)
-    finally:
-        bridge.stop()
-    assert 750 == stream.acked_count
+    stream = await _stream_through_chaos(own_broker, tmp_path, "kyc.faults.sigkill", chaos)
     assert stream.errors > 0, "the kill never interrupted a request"
 
 
