@@ -77,6 +77,7 @@ class Relay:
         self._last_seq = 0
         self._overflow = True  # start by reading the backlog from disk
         self._adopted: set[int] = set()  # replacements taken directly, not from the stream
+        self._missed_upto = 0  # highest committed seq left on disk while overflowing
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -126,20 +127,25 @@ class Relay:
     # ------------------------------------------------------------------ intake
 
     def _on_committed(self, records: list[SpooledRecord]) -> None:
-        if self._overflow:
-            return
         for record in records:
             if record.seq <= self._last_seq:
                 continue
-            if self._buffered >= self._limit or self._buffered_bytes >= self._bytes_limit:
-                self._overflow = True  # the rest is read back from disk later
+            if (
+                self._overflow
+                or self._buffered >= self._limit
+                or self._buffered_bytes >= self._bytes_limit
+            ):
+                # Left on disk; _refill reads it back (and must get at least this far).
+                self._overflow = True
+                self._missed_upto = max(self._missed_upto, records[-1].seq)
                 break
             self._take(record)
         self._wake.set()
 
     def _take(self, record: SpooledRecord) -> None:
-        if record.seq in self._adopted:
+        if record.seq in self._adopted:  # already queued by _reject: only move past it
             self._adopted.discard(record.seq)
+            self._last_seq = max(self._last_seq, record.seq)
             return
         self._unassigned.append(record)
         self._buffered += 1
@@ -154,8 +160,12 @@ class Relay:
         for row in rows:
             if row.seq > self._last_seq:
                 self._take(row)
-        if len(rows) < room:
+        # Caught up only if the read reached everything the commit stream skipped:
+        # commits that landed while the read was in flight must not be stranded.
+        if len(rows) < room and self._last_seq >= self._missed_upto:
             self._overflow = False
+        else:
+            self._wake.set()
 
     # ------------------------------------------------------------------ main loop
 
@@ -233,6 +243,7 @@ class Relay:
         self._spool.mark_done(batch, now)
         self._on_delivered(batch, deliveries, now)
         for record, delivery in zip(batch, deliveries, strict=True):
+            self._adopted.discard(record.seq)
             future = self._waiters.pop(record.event_id, None)
             if future is not None and not future.done():
                 future.set_result(delivery)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from bridge.config import SpoolSettings
 from bridge.errors import InvalidPayloadError
@@ -136,3 +137,51 @@ async def test_a_poison_record_does_not_block_the_ones_behind_it(tmp_path: Path)
         await h.wait_for(7)
     assert ["poison"] == h.rejected
     assert [1, 3, 4, 5, 6, 7] == _per_key(publisher)["k"]
+
+
+class RacingSpool:
+    """A spool whose first read misses a record committed while that read is in flight."""
+
+    def __init__(self) -> None:
+        self.rows = [SpooledRecord(i, f"e{i}", "t", _record("k", i), 0.0) for i in range(1, 4)]
+        self.subscriber: Callable[[list[SpooledRecord]], None] | None = None
+        self.raced = False
+
+    def subscribe(self, callback: Callable[[list[SpooledRecord]], None]) -> None:
+        self.subscriber = callback
+
+    async def read_after(self, seq: int, limit: int) -> list[SpooledRecord]:
+        result = [r for r in self.rows if r.seq > seq][:limit]
+        if not self.raced and self.subscriber is not None:
+            self.raced = True
+            late = SpooledRecord(4, "e4", "t", _record("k", 4), 0.0)
+            self.rows.append(late)
+            self.subscriber([late])  # its commit callback beats the read's result
+        return result
+
+    def mark_done(self, done: Sequence[SpooledRecord], acked_at: float) -> None:
+        self.rows = [r for r in self.rows if r not in done]
+
+
+async def test_a_commit_during_the_backlog_read_is_not_stranded() -> None:
+    """Records committed while the relay reads its backlog are published too, in order."""
+    spool = RacingSpool()
+    publisher = MemoryPublisher(partitions=1)
+    await publisher.start()
+    delivered: list[str] = []
+
+    async def reject(record: SpooledRecord, error: InvalidPayloadError) -> None:
+        raise AssertionError(record.event_id)
+
+    relay = Relay(
+        cast(Spool, spool),
+        publisher,
+        on_delivered=lambda records, _, __: delivered.extend(r.event_id for r in records),
+        on_rejected=reject,
+    )
+    await relay.start()
+    async with asyncio.timeout(10):
+        while len(delivered) < 4:
+            await asyncio.sleep(0.01)
+    await relay.stop(1.0)
+    assert ["e1", "e2", "e3", "e4"] == delivered
