@@ -108,9 +108,22 @@ class KafkaPublisher:
                 log.warning("kafka.disconnected", reason=reason)
 
     async def start(self) -> None:
-        """Try to connect once; failure is logged, not raised (the spool takes over)."""
+        """
+        Connect, or re-check a producer that lost the cluster; failures are logged, not
+        raised (the spool takes over). Called again periodically while disconnected.
+        """
+        had_producer = self._producer is not None
         with contextlib.suppress(PublishError):
-            await self._ensure()
+            producer = await self._ensure()
+            if had_producer and not self._connected:
+                try:
+                    updated = await asyncio.wait_for(
+                        producer.client.force_metadata_update(), _CONNECT_TIMEOUT_S
+                    )
+                except (TimeoutError, KafkaError, OSError):
+                    updated = False
+                if updated:
+                    self._set_connected(True)
 
     async def _ensure(self) -> AIOKafkaProducer:
         if self._closed:
