@@ -33,6 +33,10 @@ __all__ = ["Ingest", "Receipt"]
 
 log = structlog.get_logger("bridge.ingest")
 
+_READY_ROOM = 16 * 1024  # /readyz wants room for at least one large webhook
+_RESERVED = -1
+_UNWRITABLE = "dead_letter_too_large"  # _inflight marker: the spool write is still in progress
+
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
@@ -71,12 +75,14 @@ class Ingest:
         )
         self.closing = False
         self._monitor: asyncio.Task[None] | None = None
+        self._connecting: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Open the spool, restore the dedup window, connect and start relaying."""
         await self.spool.open()
+        self._inflight = await self.spool.pending_ids()
         self._dedup.load(
             await self.spool.delivered_since(self._clock() - self._settings.dedup_window_s)
         )
@@ -89,10 +95,11 @@ class Ingest:
     async def stop(self, grace_s: float) -> None:
         """Let in-flight batches finish within `grace_s`, then close everything in order."""
         self.closing = True
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+        for task in (self._monitor, self._connecting):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         await self.relay.stop(grace_s * 0.7)
@@ -109,13 +116,10 @@ class Ingest:
     @property
     def ready(self) -> bool:
         """
-        Whether new webhooks can be stored: not closing, and Kafka is connected or
-        the spool is writable with room for one record of the maximum size.
+        Whether new webhooks can be stored: not closing, and the spool (which every
+        event passes through first) is writable with room for a large webhook.
         """
-        if self.closing:
-            return False
-        room = self.spool.has_room(self._settings.kafka.max_record_bytes)
-        return self._publisher.connected or (self.spool.healthy and room)
+        return not self.closing and self.spool.healthy and self.spool.has_room(_READY_ROOM)
 
     # ------------------------------------------------------------------ accepting
 
@@ -141,12 +145,15 @@ class Ingest:
         if duplicate:
             self._metrics.dedup_hits.inc()
         else:
+            # A repeat arriving during this fsync is stored once more (same ce_id): only
+            # ids already on disk may be answered from another request's write.
             try:
                 spooled = await self.spool.append(event.event_id, topic, record)
             except BaseException:
                 self.relay.release(event.event_id)
                 raise
-            self._inflight[event.event_id] = spooled.seq
+            if not waiter.done():  # not delivered while the fsync completed
+                self._inflight[event.event_id] = spooled.seq
         loop = asyncio.get_running_loop()
         await asyncio.wait({waiter}, timeout=max(0.0, deadline - loop.time()))
         if waiter.done() and not waiter.cancelled():
@@ -185,19 +192,32 @@ class Ingest:
     async def _rejected(
         self, record: SpooledRecord, error: InvalidPayloadError
     ) -> SpooledRecord | None:
+        """Replace a record Kafka refuses for good with its dead letter (never just drop it)."""
         self._inflight.pop(record.event_id, None)
-        if record.topic == self._settings.dlq_topic:
+        received_at = datetime.fromtimestamp(record.accepted_at, UTC)
+        if record.topic != self._settings.dlq_topic:
+            dead = build_dead_letter(
+                record.record.value,
+                reason=error.code,
+                detail="kafka refused the normalized event; body is the event value",
+                project=None,
+                received_at=received_at,
+                request={},
+            )
+        elif dict(record.record.headers).get("kyc_dlq_reason") != _UNWRITABLE.encode():
+            # Even the dead letter is too large for the topic: keep its id and reason only.
+            dead = build_dead_letter(
+                b"",
+                reason=_UNWRITABLE,
+                detail=f"dead letter {record.event_id} was refused by kafka ({error.code})",
+                project=None,
+                received_at=received_at,
+                request={},
+            )
+        else:
             log.error("dlq.dropped_unwritable", event_id=record.event_id, reason=error.code)
-            self._metrics.dead_letters.labels("unwritable").inc()
+            self._metrics.dead_letters.labels(_UNWRITABLE).inc()
             return None
-        dead = build_dead_letter(
-            record.record.value,
-            reason=error.code,
-            detail="kafka refused the normalized event; body is the event value",
-            project=None,
-            received_at=datetime.fromtimestamp(record.accepted_at, UTC),
-            request={},
-        )
         self._metrics.dead_letters.labels(error.code).inc()
         replacement = Record(dead.key.encode("utf-8"), dead.value, dead.headers)
         return await self.spool.replace(
@@ -207,7 +227,6 @@ class Ingest:
     # ------------------------------------------------------------------ gauges
 
     async def _watch(self) -> None:
-        connecting: asyncio.Task[None] | None = None
         backlog = False
         while True:
             stats = await self.spool.stats()
@@ -226,6 +245,8 @@ class Ingest:
             )
             m.kafka_connected.set(1 if self._publisher.connected else 0)
             m.ready.set(1 if self.ready else 0)
-            if not self._publisher.connected and (connecting is None or connecting.done()):
-                connecting = asyncio.create_task(self._publisher.start())
+            if not self._publisher.connected and (
+                self._connecting is None or self._connecting.done()
+            ):
+                self._connecting = asyncio.create_task(self._publisher.start())
             await asyncio.sleep(1.0)

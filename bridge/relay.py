@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from bridge.errors import InvalidPayloadError, PublishError
+from bridge.errors import InvalidPayloadError, PublishError, TransientError
 from bridge.publish.base import Delivery, Publisher
 from bridge.spool import Spool, SpooledRecord
 
@@ -70,7 +70,9 @@ class Relay:
         self._bytes_limit = buffer_bytes
         self._buffered_bytes = 0
         self._clock = clock
-        self._unassigned: deque[SpooledRecord] = deque()
+        # Records not yet given a partition, one FIFO per topic: a topic without metadata
+        # (missing, denied) must not hold up the others; order only matters per key.
+        self._unassigned: dict[str, deque[SpooledRecord]] = {}
         self._lanes: dict[tuple[str, int], _Lane] = {}
         self._waiters: dict[str, asyncio.Future[Delivery]] = {}
         self._buffered = 0
@@ -144,25 +146,34 @@ class Relay:
 
     def _take(self, record: SpooledRecord) -> None:
         if record.seq in self._adopted:  # already queued by _reject: only move past it
-            self._adopted.discard(record.seq)
             self._last_seq = max(self._last_seq, record.seq)
             return
-        self._unassigned.append(record)
+        self._queue_for(record.topic).append(record)
         self._buffered += 1
         self._buffered_bytes += record.record.size
         self._last_seq = max(self._last_seq, record.seq)
 
+    def _queue_for(self, topic: str) -> deque[SpooledRecord]:
+        queue = self._unassigned.get(topic)
+        if queue is None:
+            queue = self._unassigned[topic] = deque()
+        return queue
+
     async def _refill(self) -> None:
         room = self._limit - self._buffered
-        if room <= self._limit // 2 or self._buffered_bytes >= self._bytes_limit // 2:
+        byte_room = self._bytes_limit - self._buffered_bytes
+        if room <= self._limit // 2 or byte_room <= self._bytes_limit // 2:
             return
-        rows = await self._spool.read_after(self._last_seq, room)
+        # Replacements behind the read position can never be read again: forget them.
+        self._adopted = {seq for seq in self._adopted if seq > self._last_seq}
+        rows = await self._spool.read_after(self._last_seq, room, max_bytes=byte_room)
         for row in rows:
             if row.seq > self._last_seq:
                 self._take(row)
-        # Caught up only if the read reached everything the commit stream skipped:
-        # commits that landed while the read was in flight must not be stranded.
-        if len(rows) < room and self._last_seq >= self._missed_upto:
+        # Caught up only if the read was cut by neither limit and reached everything the
+        # commit stream skipped (commits that landed while the read was in flight).
+        full = len(rows) >= room or sum(r.record.size for r in rows) >= byte_room
+        if not full and self._last_seq >= self._missed_upto:
             self._overflow = False
         else:
             self._wake.set()
@@ -179,8 +190,8 @@ class Relay:
                     await self._refill()
                 await self._assign()
                 backoff = 0.05
-            except PublishError:
-                # No metadata yet (broker down): retry assignment later.
+            except TransientError:
+                # No metadata yet (broker down), or a spool read failed: retry later.
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 self._wake.set()
@@ -189,14 +200,24 @@ class Relay:
                     lane.task = asyncio.create_task(self._drain(lane))
 
     async def _assign(self) -> None:
-        while self._unassigned:
-            record = self._unassigned[0]
-            partition = await self._publisher.partition_for(record.topic, record.record.key)
-            self._unassigned.popleft()
-            lane = self._lanes.get((record.topic, partition))
-            if lane is None:
-                lane = self._lanes[(record.topic, partition)] = _Lane(record.topic, partition)
-            lane.queue.append(record)
+        """Move records into their partition lanes, topic by topic, in order."""
+        failed: PublishError | None = None
+        for topic, queue in list(self._unassigned.items()):
+            while queue:
+                # Taken off before the await: _reject may put a record at the front meanwhile.
+                record = queue.popleft()
+                try:
+                    partition = await self._publisher.partition_for(topic, record.record.key)
+                except PublishError as exc:
+                    queue.appendleft(record)
+                    failed = exc
+                    break
+                lane = self._lanes.get((topic, partition))
+                if lane is None:
+                    lane = self._lanes[(topic, partition)] = _Lane(topic, partition)
+                lane.queue.append(record)
+        if failed is not None:
+            raise failed
 
     def _next_batch(self, lane: _Lane) -> list[SpooledRecord]:
         batch: list[SpooledRecord] = []
@@ -243,7 +264,6 @@ class Relay:
         self._spool.mark_done(batch, now)
         self._on_delivered(batch, deliveries, now)
         for record, delivery in zip(batch, deliveries, strict=True):
-            self._adopted.discard(record.seq)
             future = self._waiters.pop(record.event_id, None)
             if future is not None and not future.done():
                 future.set_result(delivery)
@@ -267,7 +287,9 @@ class Relay:
             future.set_exception(error)
         if replacement is not None:
             self._adopted.add(replacement.seq)
-            self._unassigned.appendleft(replacement)
+            self._queue_for(replacement.topic).appendleft(replacement)
             self._buffered += 1
             self._buffered_bytes += replacement.record.size
+        else:
+            self._spool.discard([record])
         log.error("relay.dead_lettered", event_id=record.event_id, reason=error.code)

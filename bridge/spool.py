@@ -176,6 +176,13 @@ class Spool:
         if self._thread is not None:
             self._ops.put(_Op("done", (tuple(done), acked_at), None))
 
+    def discard(self, records: Sequence[SpooledRecord]) -> None:
+        """Forget records that can never be delivered (their loss has been logged)."""
+        self.events -= len(records)
+        self.bytes -= sum(r.record.size for r in records)
+        if self._thread is not None:
+            self._ops.put(_Op("discard", (tuple(records),), None))
+
     async def replace(
         self, old: SpooledRecord, event_id: str, topic: str, record: Record
     ) -> SpooledRecord:
@@ -184,14 +191,19 @@ class Spool:
 
         Subscribers are not told: the caller takes the replacement itself.
         """
-        self.bytes += record.size - old.record.size
         result = await self._submit("replace", old.seq, event_id, topic, record, old.accepted_at)
         assert isinstance(result, SpooledRecord)
+        self.bytes += record.size - old.record.size
         return result
 
-    async def read_after(self, seq: int, limit: int) -> list[SpooledRecord]:
-        """Return up to `limit` pending records with a sequence number above `seq`."""
-        result = await self._submit("read", seq, limit)
+    async def read_after(
+        self, seq: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[SpooledRecord]:
+        """
+        Return pending records with a sequence number above `seq`, in order: at most
+        `limit` of them, and stopping once `max_bytes` is reached (always at least one).
+        """
+        result = await self._submit("read", seq, limit, max_bytes)
         assert isinstance(result, list)
         return result
 
@@ -199,6 +211,12 @@ class Spool:
         """Return (event id, acked at) of deliveries newer than `since`; prune older ones."""
         result = await self._submit("delivered", since)
         assert isinstance(result, list)
+        return result
+
+    async def pending_ids(self) -> dict[str, int]:
+        """Return event id -> sequence number of every record not yet delivered."""
+        result = await self._submit("pending")
+        assert isinstance(result, dict)
         return result
 
     async def stats(self) -> SpoolStats:
@@ -277,6 +295,11 @@ class Spool:
             self.healthy = False
             error = SpoolUnavailableError(f"spool write failed: {type(exc).__name__}")
             loop.call_soon_threadsafe(_fail_all, ops, error)
+            # Bookkeeping ops have no caller to tell: keep them for the next group.
+            for op in ops:
+                if op.kind in ("done", "discard"):
+                    self._ops.put(op)
+            time.sleep(0.2)  # a failing disk must not spin this thread
             return
         self.healthy = True
         loop.call_soon_threadsafe(self._publish_results, ops, results, committed)
@@ -301,13 +324,27 @@ class Spool:
             )
             return None
         if op.kind == "read":
-            seq, limit = op.args
+            seq, limit, max_bytes = op.args
             rows = conn.execute(
                 "SELECT seq, event_id, topic, key, value, headers, accepted_at FROM events "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit),
             )
-            return [_row(r) for r in rows]
+            found: list[SpooledRecord] = []
+            size = 0
+            for row in rows:
+                found.append(_row(row))
+                size += found[-1].record.size
+                if isinstance(max_bytes, int) and size >= max_bytes:
+                    break
+            return found
+        if op.kind == "discard":
+            (records,) = op.args
+            assert isinstance(records, tuple)
+            conn.executemany("DELETE FROM events WHERE seq = ?", [(r.seq,) for r in records])
+            return None
+        if op.kind == "pending":
+            return {str(i): int(q) for i, q in conn.execute("SELECT event_id, seq FROM events")}
         if op.kind == "delivered":
             (since,) = op.args
             conn.execute("DELETE FROM delivered WHERE acked_at < ?", (since,))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import cast
 
 from bridge.config import SpoolSettings
-from bridge.errors import InvalidPayloadError
+from bridge.errors import InvalidPayloadError, PublishError, SpoolUnavailableError
 from bridge.publish.base import Delivery, Record
 from bridge.publish.memory import MemoryPublisher
 from bridge.relay import Relay
@@ -25,6 +25,7 @@ class Harness:
         *,
         buffer_limit: int = 20_000,
         batch_max_records: int = 500,
+        buffer_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.spool = Spool(SpoolSettings(directory=tmp_path))
         self.publisher = publisher
@@ -37,6 +38,7 @@ class Harness:
             on_rejected=self._rejected,
             buffer_limit=buffer_limit,
             batch_max_records=batch_max_records,
+            buffer_bytes=buffer_bytes,
         )
 
     def _delivered(
@@ -150,7 +152,9 @@ class RacingSpool:
     def subscribe(self, callback: Callable[[list[SpooledRecord]], None]) -> None:
         self.subscriber = callback
 
-    async def read_after(self, seq: int, limit: int) -> list[SpooledRecord]:
+    async def read_after(
+        self, seq: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[SpooledRecord]:
         result = [r for r in self.rows if r.seq > seq][:limit]
         if not self.raced and self.subscriber is not None:
             self.raced = True
@@ -185,3 +189,90 @@ async def test_a_commit_during_the_backlog_read_is_not_stranded() -> None:
             await asyncio.sleep(0.01)
     await relay.stop(1.0)
     assert ["e1", "e2", "e3", "e4"] == delivered
+
+
+class PickyPublisher(MemoryPublisher):
+    """A memory publisher that has no metadata for some topics (missing or denied)."""
+
+    def __init__(self, blocked: set[str]) -> None:
+        super().__init__(partitions=2)
+        self.blocked = blocked
+
+    async def partition_for(self, topic: str, key: bytes) -> int:
+        if topic in self.blocked:
+            raise PublishError(f"no metadata for {topic}")
+        return await super().partition_for(topic, key)
+
+
+async def test_a_topic_without_metadata_does_not_hold_up_other_topics(tmp_path: Path) -> None:
+    """Records for a topic Kafka can't resolve wait; those of other topics flow past them."""
+    publisher = PickyPublisher({"dlq"})
+    async with Harness(tmp_path, publisher) as h:
+        await h.spool.append("dead", "dlq", _record("dlq:p", 0))
+        for i in range(1, 6):
+            await h.spool.append(f"e{i}", "t", _record("k", i))
+        await h.wait_for(5)
+        assert [1, 2, 3, 4, 5] == _per_key(publisher)["k"]
+        publisher.blocked.clear()
+        await h.wait_for(6)
+    assert "dead" in h.delivered
+
+
+async def test_backlog_reads_respect_the_byte_budget(tmp_path: Path) -> None:
+    """A large backlog is read back in byte-bounded slices, not all at once."""
+    first = Spool(SpoolSettings(directory=tmp_path))
+    await first.open()
+    for i in range(40):
+        await first.append(f"e{i}", "t", _record(f"k{i % 4}", i, size=10_000))
+    await first.close()
+    publisher = MemoryPublisher(partitions=2)
+    publisher.down = True
+    harness = Harness(tmp_path, publisher, buffer_bytes=50_000)
+    async with harness as h:
+        await asyncio.sleep(0.5)
+        assert h.relay.backlog <= 6  # ~50 KB of 10 KB records
+        publisher.down = False
+        await h.wait_for(40)
+    for seen in _per_key(publisher).values():
+        assert sorted(seen) == seen
+
+
+class FlakySpool(RacingSpool):
+    """A spool whose first backlog read fails like a disk error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = True  # no race here
+        self.failed = False
+
+    async def read_after(
+        self, seq: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[SpooledRecord]:
+        if not self.failed:
+            self.failed = True
+            raise SpoolUnavailableError("spool write failed: OperationalError")
+        return await super().read_after(seq, limit, max_bytes=max_bytes)
+
+
+async def test_a_failed_spool_read_does_not_stop_the_relay() -> None:
+    """After a transient spool error the relay retries and publishes everything."""
+    spool = FlakySpool()
+    publisher = MemoryPublisher(partitions=1)
+    await publisher.start()
+    delivered: list[str] = []
+
+    async def reject(record: SpooledRecord, error: InvalidPayloadError) -> None:
+        raise AssertionError(record.event_id)
+
+    relay = Relay(
+        cast(Spool, spool),
+        publisher,
+        on_delivered=lambda records, _, __: delivered.extend(r.event_id for r in records),
+        on_rejected=reject,
+    )
+    await relay.start()
+    async with asyncio.timeout(10):
+        while len(delivered) < 3:
+            await asyncio.sleep(0.01)
+    await relay.stop(1.0)
+    assert ["e1", "e2", "e3"] == delivered
