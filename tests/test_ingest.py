@@ -16,6 +16,7 @@ from bridge.ingest import Ingest
 from bridge.metrics import Metrics
 from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry
+from bridge.types import JSONObject
 
 FACTORY = EventFactory(load_registry())
 
@@ -28,7 +29,7 @@ def _ingest(tmp_path: Path, publisher: MemoryPublisher) -> Ingest:
 
 
 def _event(size: int) -> Event:
-    payload = {"webhook_trigger": "approved", "submission_id": "sub-big", "x_pad": "p" * size}
+    payload: JSONObject = {"webhook_trigger": "approved", "submission_id": "sub-big", "x_pad": "p" * size}
     return FACTORY.build(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
 
 
