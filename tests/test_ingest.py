@@ -29,7 +29,11 @@ def _ingest(tmp_path: Path, publisher: MemoryPublisher) -> Ingest:
 
 
 def _event(size: int) -> Event:
-    payload: JSONObject = {"webhook_trigger": "approved", "submission_id": "sub-big", "x_pad": "p" * size}
+    payload: JSONObject = {
+        "webhook_trigger": "approved",
+        "submission_id": "sub-big",
+        "x_pad": "p" * size,
+    }
     return FACTORY.build(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
 
 
