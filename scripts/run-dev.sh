@@ -9,6 +9,8 @@ mkdir -p .cache
 if [[ -z "${BRIDGE_KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
   "$BIN/python" deploy/kafka/kafkactl.py up
   export BRIDGE_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092
+  "$BIN/python" scripts/create_topics.py --bootstrap "$BRIDGE_KAFKA_BOOTSTRAP_SERVERS" \
+    "${BRIDGE_TOPIC:-kyc.events.v1}:3" "${BRIDGE_DLQ_TOPIC:-kyc.events.dlq.v1}:1"
 fi
 if [[ -z "${BRIDGE_AUTH_TOKENS:-}" ]]; then
   [[ -s .cache/dev-token ]] || "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))' > .cache/dev-token
