@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from ssl import SSLContext
 from typing import Any
@@ -24,6 +23,8 @@ from aiokafka.errors import KafkaError
 
 from tests.support.broker import (
     KAFKACTL_PATH,
+    SECURE_PLAIN_USERS,
+    SECURE_SCRAM_USERS,
     Broker,
     BrokerPool,
     BrokerStartError,
@@ -32,18 +33,17 @@ from tests.support.broker import (
     pick_free_port,
     probe_metadata,
 )
-from tests.support.certs import TlsFiles, make_tls_files
+from tests.support.certs import TlsFiles
 
 pytestmark = pytest.mark.kafka
 
-PLAIN_USERS = {"alice": "alice-secret"}
-SCRAM_USERS = {"carol": "carol-secret"}
+PLAIN_USERS = SECURE_PLAIN_USERS
+SCRAM_USERS = SECURE_SCRAM_USERS
 
 
 @pytest.fixture(scope="module", name="pool")
-def _pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPool]:
-    with BrokerPool(tmp_path_factory.mktemp("kafka")) as pool:
-        yield pool
+def _pool(brokers: BrokerPool) -> BrokerPool:
+    return brokers
 
 
 @pytest.fixture(scope="module", name="broker")
@@ -52,23 +52,13 @@ def _broker(pool: BrokerPool) -> Broker:
 
 
 @pytest.fixture(scope="module", name="tls")
-def _tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
+def _tls(tls_files: TlsFiles) -> TlsFiles:
+    return tls_files
 
 
 @pytest.fixture(scope="module", name="secure_broker")
-def _secure_broker(pool: BrokerPool, tls: TlsFiles) -> Broker:
-    return pool.start(
-        "secure",
-        sasl_port=0,
-        ssl_port=0,
-        sasl_ssl_port=0,
-        ssl_client_auth="required",
-        ssl_keystore_pem=tls.broker_keystore_pem,
-        ssl_truststore_pem=tls.truststore_pem,
-        plain_users=PLAIN_USERS,
-        scram_users=SCRAM_USERS,
-    )
+def _secure_broker(secure_kafka: Broker) -> Broker:
+    return secure_kafka
 
 
 def _topic() -> str:

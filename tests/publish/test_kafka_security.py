@@ -6,7 +6,6 @@ SASL/PLAIN, SCRAM-SHA-256/512, mutual TLS and SASL_SSL, all from BRIDGE_* variab
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -15,32 +14,10 @@ from bridge.errors import PublishError
 from bridge.publish.base import Record
 from bridge.publish.kafka import KafkaPublisher
 from tests.support.bridge_proc import read_topic
-from tests.support.broker import Broker, BrokerPool
-from tests.support.certs import TlsFiles, make_tls_files
+from tests.support.broker import SECURE_PLAIN_USERS, SECURE_SCRAM_USERS, Broker
+from tests.support.certs import TlsFiles
 
 pytestmark = pytest.mark.kafka
-
-USERS = {"bridge-plain": "plain-secret-1", "bridge-scram": "scram-secret-2"}
-
-
-@pytest.fixture(scope="module", name="tls")
-def _tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_tls_files(tmp_path_factory.mktemp("bridge-tls"))
-
-
-@pytest.fixture(scope="module", name="secure")
-def _secure(brokers: BrokerPool, tls: TlsFiles) -> Broker:
-    return brokers.start(
-        f"secure-{uuid.uuid4().hex[:6]}",
-        sasl_port=0,
-        ssl_port=0,
-        sasl_ssl_port=0,
-        ssl_client_auth="required",
-        ssl_keystore_pem=tls.broker_keystore_pem,
-        ssl_truststore_pem=tls.truststore_pem,
-        plain_users={"bridge-plain": USERS["bridge-plain"]},
-        scram_users={"bridge-scram": USERS["bridge-scram"]},
-    )
 
 
 def _env(secure: Broker, tls: TlsFiles, case: str, password: str | None = None) -> dict[str, str]:
@@ -57,11 +34,12 @@ def _env(secure: Broker, tls: TlsFiles, case: str, password: str | None = None) 
         "BRIDGE_KAFKA_REQUEST_TIMEOUT_MS": "5000",
     }
     if mechanism:
-        user = "bridge-plain" if mechanism == "PLAIN" else "bridge-scram"
+        users = SECURE_PLAIN_USERS if mechanism == "PLAIN" else SECURE_SCRAM_USERS
+        ((user, secret),) = users.items()
         env |= {
             "BRIDGE_KAFKA_SASL_MECHANISM": mechanism,
             "BRIDGE_KAFKA_SASL_USERNAME": user,
-            "BRIDGE_KAFKA_SASL_PASSWORD": password or USERS[user],
+            "BRIDGE_KAFKA_SASL_PASSWORD": password or secret,
         }
     if protocol.endswith("SSL"):
         env |= {
@@ -84,27 +62,29 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 async def test_publishes_over_each_secured_listener(
-    secure: Broker, tls: TlsFiles, case: str
+    secure_kafka: Broker, tls_files: TlsFiles, case: str
 ) -> None:
     """The KafkaPublisher built from BRIDGE_KAFKA_* settings authenticates and publishes."""
     topic = f"sec-{uuid.uuid4().hex[:8]}"
-    await secure.acreate_topic(topic, partitions=1)
-    settings = load_settings(_env(secure, tls, case))
+    await secure_kafka.acreate_topic(topic, partitions=1)
+    settings = load_settings(_env(secure_kafka, tls_files, case))
     publisher = KafkaPublisher(settings.kafka)
     try:
         partition = await publisher.partition_for(topic, b"k")
         await publisher.publish(topic, partition, [Record(b"k", case.encode())])
     finally:
         await publisher.stop()
-    (record,) = await read_topic(secure.bootstrap, topic, min_count=1)
+    (record,) = await read_topic(secure_kafka.bootstrap, topic, min_count=1)
     assert case.encode() == record.value
 
 
 async def test_wrong_password_is_a_transient_publish_error(
-    secure: Broker, tls: TlsFiles, tmp_path: Path
+    secure_kafka: Broker, tls_files: TlsFiles
 ) -> None:
     """Bad credentials surface as PublishError (events stay spooled), never a crash."""
-    settings = load_settings(_env(secure, tls, "SASL_PLAINTEXT/SCRAM-SHA-512", password="wrong"))
+    settings = load_settings(
+        _env(secure_kafka, tls_files, "SASL_PLAINTEXT/SCRAM-SHA-512", password="wrong")
+    )
     publisher = KafkaPublisher(settings.kafka)
     with pytest.raises(PublishError):
         await publisher.partition_for("anything", b"k")

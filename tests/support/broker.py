@@ -64,6 +64,8 @@ else:
 
 __all__ = [
     "KAFKACTL_PATH",
+    "SECURE_PLAIN_USERS",
+    "SECURE_SCRAM_USERS",
     "Broker",
     "BrokerConfig",
     "BrokerPool",
@@ -75,6 +77,11 @@ __all__ = [
     "pick_free_port",
     "probe_metadata",
 ]
+
+
+#: Users of the session's secured broker (tests/conftest.py `secure_kafka`).
+SECURE_PLAIN_USERS = {"alice": "alice-secret"}
+SECURE_SCRAM_USERS = {"carol": "carol-secret"}
 
 
 def ensure_libs() -> Path:
