@@ -15,7 +15,7 @@ the warm-up), so the caller samples server CPU over exactly that window.
 
 When the pool runs out, `--cycle` starts over (fine for the ceilings, which do
 not deduplicate), `--fresh-seed` generates new payloads live with
-`bridge.simulate` (the bridge deduplicates by content, so its runs need
+`bridge.commands.simulate` (the bridge deduplicates by content, so its runs need
 distinct bodies); the result counts both.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import orjson
 
-from bridge.simulate import SimulationReport, send, webhooks
+from bridge.commands.simulate import SimulationReport, send, webhooks
 from bridge.types import JSONObject
 
 __all__ = ["main"]

@@ -1,6 +1,6 @@
 """
 Micro-benchmark of `EventFactory.build` and `normalize` on the ARGOS fixtures and
-on realistic 1-3 KB `bridge.simulate` payloads (µs per call, best of several runs).
+on realistic 1-3 KB `bridge.commands.simulate` payloads (µs per call, best of several runs).
 
     .venv/bin/python -m bench.normalize_micro [--simulated 2000] [--repeat 15]
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import orjson
 
+from bridge.commands.simulate.payloads import webhooks
 from bridge.events import EventFactory
 from bridge.normalize import normalize
 from bridge.schemas import SchemaRegistry, load_registry
-from bridge.simulate.payloads import webhooks
 from bridge.types import JSONObject
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "argos"

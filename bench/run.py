@@ -5,7 +5,7 @@ End-to-end benchmark of the bridge against a real local Kafka broker.
 
 One broker (KRaft, 1 GB heap, 6-partition topics) serves the whole run. Every
 scenario drives its target with `bench.loadgen` in a separate process, using
-the same pool of `bridge.simulate` payloads (mixed triggers, 1-3 KB, ~30%
+the same pool of `bridge.commands.simulate` payloads (mixed triggers, 1-3 KB, ~30%
 encrypted):
 
 1. saturating (`--connections` keep-alive connections) and
@@ -52,7 +52,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from bridge.simulate import webhooks
+from bridge.commands.simulate import webhooks
 from bridge.types import JSONObject, JSONValue
 from tests.support.bridge_proc import free_port
 from tests.support.broker import Broker, BrokerPool, ensure_libs
@@ -472,7 +472,7 @@ def spooled_run(ctx: Context) -> JSONObject:
 
 
 def generate_pool(path: Path, count: int, done: threading.Event) -> None:
-    """`count` bodies from `bridge.simulate`, one per line (30% encrypted)."""
+    """`count` bodies from `bridge.commands.simulate`, one per line (30% encrypted)."""
     stream = webhooks(7, encrypt_with=API_KEY, encrypted_share=0.3)
     path.write_bytes(b"\n".join(w.body for w in itertools.islice(stream, count)))
     done.set()

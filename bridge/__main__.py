@@ -1,5 +1,5 @@
 """`python -m bridge` is the same as the `kyc-bridge` console script."""
 
-from bridge.cli import main
+from bridge.commands.cli import main
 
 raise SystemExit(main())

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.commands.config import render_settings
 from bridge.config import Secret, load_settings
-from bridge.configview import render_settings
 from bridge.errors import ConfigError
 
 TOKEN = "t" * 24

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from bridge.auth import Authenticator
 from bridge.config import Settings
+from bridge.delivery.ingest import Ingest
 from bridge.events import EventFactory
-from bridge.ingest import Ingest
 from bridge.ingress import health
 from bridge.ingress.middleware import middleware
 from bridge.ingress.state import SERVICES, Services

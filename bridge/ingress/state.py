@@ -8,8 +8,8 @@ from aiohttp import web
 
 from bridge.auth import Authenticator
 from bridge.config import Settings
+from bridge.delivery.ingest import Ingest
 from bridge.events import EventFactory
-from bridge.ingest import Ingest
 from bridge.metrics import Metrics
 
 __all__ = ["SERVICES", "Services"]

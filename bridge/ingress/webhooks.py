@@ -13,11 +13,11 @@ from aiohttp import web
 from bridge.auth import bearer_token, client_address
 from bridge.config import ProjectSettings
 from bridge.deadletter import build_dead_letter
+from bridge.decode import event_from_body
+from bridge.delivery.ingest import Receipt
 from bridge.errors import InvalidPayloadError, PayloadTooLargeError, RequestTimeoutError
-from bridge.ingest import Receipt
 from bridge.ingress.middleware import json_response, note
 from bridge.ingress.state import SERVICES, Services
-from bridge.intake import event_from_body
 
 __all__ = ["handle_webhook"]
 

@@ -417,7 +417,7 @@ def test_dockerfile_entrypoint_is_the_console_script() -> None:
     (entrypoint,) = _final("ENTRYPOINT")
     (cmd,) = _final("CMD")
     assert json.loads(entrypoint.args) == ["kyc-bridge"]
-    assert scripts.get("kyc-bridge") == "bridge.cli:main"
+    assert scripts.get("kyc-bridge") == "bridge.commands.cli:main"
     assert json.loads(cmd.args) == ["serve"]
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from bridge.commands.simulate.fake import additional_entry
+from bridge.commands.simulate.triggers import BUILDERS, Submission
 from bridge.crypto import encrypt
-from bridge.simulate.fake import additional_entry
-from bridge.simulate.triggers import BUILDERS, Submission
 from bridge.types import JSONObject, JSONValue
 
 __all__ = ["MAX_BYTES", "MIN_BYTES", "TRIGGERS", "Webhook", "encode", "make_payload", "webhooks"]

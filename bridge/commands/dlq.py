@@ -22,9 +22,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bridge.config import Settings
+from bridge.decode import event_from_body
 from bridge.errors import BridgeError
 from bridge.events import EventFactory
-from bridge.intake import event_from_body
 from bridge.publish.base import Record
 from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
 from bridge.schemas import load_registry

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bridge.simulate.fake import Person, custom_fields, person, uid, uuid4
+from bridge.commands.simulate.fake import Person, custom_fields, person, uid, uuid4
 from bridge.types import JSONObject, JSONValue
 
 __all__ = ["BUILDERS", "Submission"]

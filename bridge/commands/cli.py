@@ -72,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Validate the configuration and print it with secrets masked."""
-    from bridge.configview import render_settings  # noqa: PLC0415
+    from bridge.commands.config import render_settings  # noqa: PLC0415
 
     print(render_settings(_settings(args)))
     return 0
@@ -80,14 +80,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_spool_status(args: argparse.Namespace) -> int:
     """Print the spool's pending events, bytes and oldest age."""
-    from bridge.tools import spool_status  # noqa: PLC0415
+    from bridge.commands.spool import spool_status  # noqa: PLC0415
 
     return spool_status(_settings(args))
 
 
 def cmd_spool_drain(args: argparse.Namespace) -> int:
     """Publish everything in the spool to Kafka, then exit."""
-    from bridge.tools import spool_drain  # noqa: PLC0415
+    from bridge.commands.spool import spool_drain  # noqa: PLC0415
 
     settings = _settings(args)
     _logging(settings, to_stderr=True)
@@ -98,7 +98,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     """Re-normalize dead letters with the current code and settings; publish what succeeds."""
     import orjson  # noqa: PLC0415
 
-    from bridge.replay import replay_dlq  # noqa: PLC0415
+    from bridge.commands.dlq import replay_dlq  # noqa: PLC0415
 
     settings = _settings(args)
     _logging(settings, to_stderr=True)
@@ -109,20 +109,20 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Send realistic ARGOS webhooks of every trigger to a URL (demo and load tool)."""
-    from bridge import simulate  # noqa: PLC0415
+    from bridge.commands import simulate  # noqa: PLC0415
 
     return simulate.run(args)
 
 
 def cmd_argos(args: argparse.Namespace) -> int:
     """Encrypt or decrypt an ARGOS payload (stdin to stdout)."""
-    from bridge.tools import argos_crypt  # noqa: PLC0415
+    from bridge.commands.argos import argos_crypt  # noqa: PLC0415
 
     return argos_crypt(args.action, args.api_key or os.environ.get("BRIDGE_ARGOS_API_KEY", ""))
 
 
 def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
-    from bridge import simulate  # noqa: PLC0415
+    from bridge.commands import simulate  # noqa: PLC0415
 
     simulate.add_arguments(parser)
 

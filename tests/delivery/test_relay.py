@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import cast
 
 from bridge.config import SpoolSettings
+from bridge.delivery.relay import Relay
+from bridge.delivery.spool import Spool, SpooledRecord
 from bridge.errors import InvalidPayloadError, PublishError, SpoolUnavailableError
 from bridge.publish.base import Delivery, Record
 from bridge.publish.memory import MemoryPublisher
-from bridge.relay import Relay
-from bridge.spool import Spool, SpooledRecord
 
 
 class Harness:

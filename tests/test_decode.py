@@ -6,13 +6,13 @@ import orjson
 import pytest
 
 from bridge import crypto
+from bridge.decode import decode_webhook
 from bridge.errors import (
     DecryptionError,
     InvalidPayloadError,
     NotJsonError,
     PlaintextRefusedError,
 )
-from bridge.intake import decode_webhook
 
 KEY = "project-api-key"
 PAYLOAD = {"webhook_trigger": "approved", "submission_id": "sub_1"}

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from bridge.config import load_settings
+from bridge.delivery.ingest import Ingest
 from bridge.errors import EventTooLargeError
 from bridge.events import Event, EventFactory
-from bridge.ingest import Ingest
 from bridge.metrics import Metrics
 from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry

@@ -14,10 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bridge import crypto
-from bridge.events import EventFactory
-from bridge.normalize import TRIGGERS as NORMALIZER_TRIGGERS
-from bridge.schemas import load_registry
-from bridge.simulate import (
+from bridge.commands.simulate import (
     TRIGGERS,
     add_arguments,
     encode,
@@ -27,8 +24,11 @@ from bridge.simulate import (
     simulate,
     webhooks,
 )
-from bridge.simulate.payloads import MAX_BYTES, MIN_BYTES
-from bridge.simulate.sender import percentile
+from bridge.commands.simulate.payloads import MAX_BYTES, MIN_BYTES
+from bridge.commands.simulate.sender import percentile
+from bridge.events import EventFactory
+from bridge.normalize import TRIGGERS as NORMALIZER_TRIGGERS
+from bridge.schemas import load_registry
 
 API_KEY = "simulate-test-api-key-4b1e"
 TOKEN = "simulate-test-token-0123456789"

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from bridge.delivery.spool import Spool, SpooledRecord
 from bridge.errors import InvalidPayloadError, PublishError, TransientError
 from bridge.publish.base import Delivery, Publisher
-from bridge.spool import Spool, SpooledRecord
 
 __all__ = ["Relay"]
 
-log = structlog.get_logger("bridge.relay")
+log = structlog.get_logger("bridge.delivery.relay")
 
 DeliveredHook = Callable[[Sequence[SpooledRecord], Sequence[Delivery], float], None]
 RejectedHook = Callable[[SpooledRecord, InvalidPayloadError], Awaitable[SpooledRecord | None]]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bridge.config import SpoolSettings
+from bridge.delivery.spool import Spool
 from bridge.errors import SpoolFullError, SpoolUnavailableError
 from bridge.publish.base import Record
-from bridge.spool import Spool
 
 
 def _record(i: int, size: int = 10) -> Record:

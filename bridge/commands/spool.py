@@ -1,23 +1,20 @@
-"""Operator tools behind the CLI: spool status and drain, ARGOS encrypt/decrypt."""
+"""`kyc-bridge spool status|drain`: inspect the durable spool, or publish its backlog."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 import time
 
 import orjson
 
-from bridge import crypto
 from bridge.config import Settings
-from bridge.errors import DecryptionError
-from bridge.ingest import Ingest
+from bridge.delivery.ingest import Ingest
+from bridge.delivery.spool import Spool
 from bridge.metrics import Metrics
 from bridge.publish.kafka import KafkaPublisher
-from bridge.spool import Spool
 
-__all__ = ["argos_crypt", "spool_drain", "spool_status"]
+__all__ = ["spool_drain", "spool_status"]
 
 
 def spool_status(settings: Settings) -> int:
@@ -59,26 +56,3 @@ async def _drain(settings: Settings, timeout_s: float) -> int:
 def spool_drain(settings: Settings, *, timeout_s: float) -> int:
     """Publish the spool's backlog in order; exit 1 if anything is left after `timeout_s`."""
     return asyncio.run(_drain(settings, timeout_s))
-
-
-def argos_crypt(action: str, api_key: str) -> int:
-    """Encrypt stdin into an ARGOS `{"data": ...}` body, or decrypt one (or bare base64)."""
-    if not api_key:
-        print("kyc-bridge: --api-key or BRIDGE_ARGOS_API_KEY is required", file=sys.stderr)
-        return 2
-    data = sys.stdin.buffer.read()
-    if action == "encrypt":
-        sys.stdout.write(orjson.dumps({"data": crypto.encrypt(data.strip(), api_key)}).decode())
-        sys.stdout.write("\n")
-        return 0
-    try:
-        envelope = orjson.loads(data)
-        ciphertext = envelope["data"] if isinstance(envelope, dict) else data
-    except orjson.JSONDecodeError:
-        ciphertext = data
-    try:
-        sys.stdout.buffer.write(crypto.decrypt(ciphertext, [api_key]) + b"\n")
-    except DecryptionError as exc:
-        print(f"kyc-bridge: {exc.message}", file=sys.stderr)
-        return 1
-    return 0

@@ -21,17 +21,17 @@ import structlog
 
 from bridge.config import Settings
 from bridge.deadletter import build_dead_letter
-from bridge.dedup import DedupWindow
+from bridge.delivery.dedup import DedupWindow
+from bridge.delivery.relay import Relay
+from bridge.delivery.spool import Spool, SpooledRecord
 from bridge.errors import EventTooLargeError, InvalidPayloadError, ShuttingDownError
 from bridge.events import Event
 from bridge.metrics import Metrics
 from bridge.publish.base import Delivery, Publisher, Record
-from bridge.relay import Relay
-from bridge.spool import Spool, SpooledRecord
 
 __all__ = ["Ingest", "Receipt"]
 
-log = structlog.get_logger("bridge.ingest")
+log = structlog.get_logger("bridge.delivery.ingest")
 
 _READY_ROOM = 16 * 1024  # /readyz wants room for at least one large webhook
 _RESERVED = -1

@@ -1,4 +1,4 @@
-"""`kyc-bridge simulate`: the argparse wiring around `bridge.simulate.simulate`."""
+"""`kyc-bridge simulate`: the argparse wiring around `bridge.commands.simulate.simulate`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from itertools import islice
 
 import orjson
 
-from bridge.simulate.payloads import webhooks
-from bridge.simulate.sender import SimulationReport, send
+from bridge.commands.simulate.payloads import webhooks
+from bridge.commands.simulate.sender import SimulationReport, send
 
 __all__ = ["add_arguments", "run", "simulate"]
 
@@ -31,7 +31,7 @@ async def simulate(
     """
     Send simulated ARGOS webhooks to the bridge at base `url` (POST
     `{url}/webhooks/argos/{token}`), `encrypted_share` of them encrypted with
-    the API key `encrypt_with`; see `bridge.simulate.sender.send` for the modes.
+    the API key `encrypt_with`; see `bridge.commands.simulate.sender.send` for the modes.
     """
     bodies = (
         w.body for w in webhooks(seed, encrypt_with=encrypt_with, encrypted_share=encrypted_share)
