@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+
+import orjson
 
 from bridge.events import (
     PROVIDER,
@@ -24,12 +27,15 @@ from bridge.events import (
     format_received_at,
     uuid_from_digest,
 )
+from bridge.publish import Record
 from bridge.schemas import SchemaRegistry
 from bridge.types import JSONObject
 
-__all__ = ["DEAD_LETTER_TYPE", "build_dead_letter", "safe_path"]
+__all__ = ["DEAD_LETTER_TYPE", "UNWRITABLE", "Origin", "build_dead_letter", "safe_path"]
 
 DEAD_LETTER_TYPE = "kyc.dead_letter"
+#: reason of the body-less dead letter that replaces one Kafka refused as well
+UNWRITABLE = "dead_letter_too_large"
 _SCHEMA = f"{DEAD_LETTER_TYPE}.v{SCHEMA_VERSION}"
 _MAX_TEXT = 512
 _MIN_SECRET_SEGMENT = 16  # webhook tokens are at least 16 characters (bridge.config)
@@ -70,6 +76,59 @@ def _request_metadata(request: Mapping[str, str]) -> JSONObject:
         text = safe_path(value) if field == "path" else value
         metadata[field] = text[:_MAX_TEXT]
     return metadata
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """What a dead letter keeps of a request: the body exactly as received, safe metadata."""
+
+    body: bytes = field(repr=False)
+    project: str | None
+    received_at: datetime
+    request: Mapping[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        """Serialize for the spool: a JSON line of metadata, then the body's bytes."""
+        head = {
+            "project": self.project,
+            "received_at": self.received_at.isoformat(),
+            "request": dict(self.request),
+        }
+        return orjson.dumps(head) + b"\n" + self.body
+
+    @classmethod
+    def decode(cls, blob: bytes) -> Origin:
+        """
+        Read what `encode` wrote.
+
+        Raises:
+            ValueError: the blob is not an encoded origin.
+        """
+        head, _, body = blob.partition(b"\n")
+        meta = orjson.loads(head)
+        if not isinstance(meta, dict):
+            raise ValueError("not an encoded origin")
+        request = meta.get("request") or {}
+        return cls(
+            body=body,
+            project=meta.get("project"),
+            received_at=datetime.fromisoformat(str(meta["received_at"])),
+            request={str(k): str(v) for k, v in request.items()},
+        )
+
+    def dead_letter(
+        self, *, reason: str, detail: str, registry: SchemaRegistry | None = None
+    ) -> Event:
+        """Build this request's dead letter (see `build_dead_letter`)."""
+        return build_dead_letter(
+            self.body,
+            reason=reason,
+            detail=detail,
+            project=self.project,
+            received_at=self.received_at,
+            request=self.request,
+            registry=registry,
+        )
 
 
 def build_dead_letter(
@@ -117,20 +176,18 @@ def build_dead_letter(
     }
     if registry is not None:
         registry.validate(_SCHEMA, envelope)
+    headers = cloudevents_headers(
+        event_id=event_id,
+        source=f"{SOURCE_PREFIX}/{project or 'unknown'}",
+        event_type=DEAD_LETTER_TYPE,
+        time=received,
+        schema=_SCHEMA,
+        extra=(("kyc_dlq_reason", reason.encode()),),
+    )
     return Event(
         event_id=event_id,
         event_type=DEAD_LETTER_TYPE,
         schema_version=SCHEMA_VERSION,
-        key=f"dlq:{project or 'unknown'}",
         subject=None,
-        value=dumps(envelope),
-        headers=cloudevents_headers(
-            event_id=event_id,
-            source=f"{SOURCE_PREFIX}/{project or 'unknown'}",
-            event_type=DEAD_LETTER_TYPE,
-            time=received,
-            schema=_SCHEMA,
-            extra=(("kyc_dlq_reason", reason.encode()),),
-        ),
-        warnings=(),
+        record=Record(f"dlq:{project or 'unknown'}".encode(), dumps(envelope), headers),
     )

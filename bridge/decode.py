@@ -1,6 +1,7 @@
 """
-Turn a raw webhook body into a JSON object: detect ARGOS encryption,
-decrypt with any of the project's API keys, parse. Pure: bytes in, value out.
+Decode webhook bodies: detect ARGOS encryption, decrypt with any of the
+project's API keys, parse into a JSON object, and build its event. Pure:
+bytes in, value out.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bridge.types import JSONObject
 
 __all__ = ["Decoded", "decode_webhook", "event_from_body"]
 
-_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n"
+_BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +52,12 @@ def _ciphertext(body: bytes, parsed: JSONObject | None) -> str | None:
         return None
     text = body.strip()
     # text/plain bodies may carry the bare base64 ciphertext.
-    if text and all(
-        c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n"
-        for c in text
-    ):
+    if text and _BASE64.issuperset(text):
         return text.decode("ascii")
     return None
 
 
-def decode_webhook(
-    body: bytes, media_type: str, *, api_keys: Sequence[str], allow_plaintext: bool
-) -> Decoded:
+def decode_webhook(body: bytes, *, api_keys: Sequence[str], allow_plaintext: bool) -> Decoded:
     """
     Decode one webhook body.
 
@@ -70,10 +66,9 @@ def decode_webhook(
         DecryptionError: ciphertext that no key turns into a JSON object.
         PlaintextRefusedError: a plain body on a project that requires encryption.
     """
-    # The content type is informational only: refusing a body for its label could lose
-    # a KYC result (ARGOS's encrypted mode has used text/plain); a body that is not
-    # JSON is dead-lettered instead, with the type recorded.
-    del media_type
+    # The content type is not an input: refusing a body for its label could lose a KYC
+    # result (ARGOS's encrypted mode has used text/plain); a body that is not JSON is
+    # dead-lettered instead, with the type recorded in its request metadata.
     parsed = _parse_object(body)
     ciphertext = _ciphertext(body, parsed)
     if ciphertext is None:
@@ -97,7 +92,6 @@ def decode_webhook(
 
 def event_from_body(
     body: bytes,
-    media_type: str,
     *,
     project: ProjectSettings,
     factory: EventFactory,
@@ -113,7 +107,6 @@ def event_from_body(
     """
     decoded = decode_webhook(
         body,
-        media_type,
         api_keys=[k.value for k in project.api_keys],
         allow_plaintext=project.allow_plaintext,
     )

@@ -185,6 +185,11 @@ class ShuttingDownError(TransientError):
 
 
 class ConfigError(BridgeError):
-    """A setting is missing or invalid; the message names it."""
+    """A setting is missing or invalid; the message names it (one line per problem)."""
 
     code = "config_error"
+
+    def __init__(self, message: str | None = None, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        #: every problem found, each naming its setting
+        self.problems = problems or (self.message,)

@@ -2,7 +2,7 @@
 The published event: envelope, deterministic id, CloudEvents headers, Kafka record.
 
     EventFactory(registry).build(payload, project=..., received_at=..., encrypted=...)
-        -> Event(event_id, event_type, key, value=<envelope JSON>, headers=<ce_* headers>)
+        -> Event(event_id, event_type, ..., record=Record(key, value=<envelope>, headers=<ce_*>))
 
 Pure: no I/O, no clock (the caller passes `received_at`).
 """
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import orjson
 
 from bridge.normalize import format_utc, normalize
+from bridge.publish import Record
 from bridge.schemas import SchemaRegistry, schema_uri
 from bridge.types import JSONObject, JSONValue
 
@@ -45,16 +46,19 @@ Headers = tuple[tuple[str, bytes], ...]
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One Kafka record, ready to publish: pure data."""
+    """A published event: what it is, and the one Kafka record that carries it."""
 
     event_id: str  # deterministic, see derive_event_id
     event_type: str  # e.g. "kyc.approved"
     schema_version: int  # major version of the event's schema
-    key: str  # Kafka record key, never empty
     subject: str | None  # submission_id, if any
-    value: bytes  # the JSON envelope
-    headers: Headers  # CloudEvents 1.0 Kafka binary-mode headers
-    warnings: tuple[str, ...]  # "code:path" of values kept as given
+    record: Record  # key (never empty), value (the JSON envelope), CloudEvents headers
+    warnings: tuple[str, ...] = ()  # "code:path" of values kept as given
+
+    @property
+    def key(self) -> str:
+        """The record key as text."""
+        return self.record.key.decode("utf-8")
 
 
 def dumps(value: JSONValue) -> bytes:
@@ -170,20 +174,20 @@ class EventFactory:
         envelope["raw"] = payload
         self._registry.validate(schema, envelope)
 
+        key = normalized.key_hint or f"event:{event_id}"
+        headers = cloudevents_headers(
+            event_id=event_id,
+            source=f"{self._source_prefix}/{project}",
+            event_type=normalized.event_type,
+            time=normalized.occurred_at or received,
+            schema=schema,
+            subject=normalized.subject,
+        )
         return Event(
             event_id=event_id,
             event_type=normalized.event_type,
             schema_version=SCHEMA_VERSION,
-            key=normalized.key_hint or f"event:{event_id}",
             subject=normalized.subject,
-            value=dumps(envelope),
-            headers=cloudevents_headers(
-                event_id=event_id,
-                source=f"{self._source_prefix}/{project}",
-                event_type=normalized.event_type,
-                time=normalized.occurred_at or received,
-                schema=schema,
-                subject=normalized.subject,
-            ),
+            record=Record(key.encode("utf-8"), dumps(envelope), headers),
             warnings=tuple(map(str, normalized.warnings)),
         )

@@ -74,7 +74,23 @@ class Metrics:
         )
         self.kafka_connected = Gauge(
             "kyc_bridge_kafka_connected",
-            "1 when the last exchange with Kafka succeeded, else 0.",
+            "1 when the last exchange with Kafka (publish or periodic probe) succeeded, else 0.",
             registry=r,
         )
         self.ready = Gauge("kyc_bridge_ready", "1 when /readyz answers 200, else 0.", registry=r)
+        self.task_restarts = Counter(
+            "kyc_bridge_task_restarts",
+            "Background tasks that crashed and were restarted, by task.",
+            ["task"],
+            registry=r,
+        )
+        self.spool_free_bytes = Gauge(
+            "kyc_bridge_spool_free_bytes",
+            "Free bytes on the spool's volume (appends stop below BRIDGE_SPOOL_MIN_FREE_BYTES).",
+            registry=r,
+        )
+        self.dedup_entries = Gauge(
+            "kyc_bridge_dedup_entries",
+            "Acknowledged event ids remembered for deduplication (capped).",
+            registry=r,
+        )

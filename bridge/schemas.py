@@ -13,7 +13,9 @@ schemas themselves and explains a failure (rare) with paths and keywords.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import jsonschema_rs
@@ -28,7 +30,6 @@ from bridge.errors import ConfigError, SchemaValidationError
 from bridge.types import JSONObject
 
 __all__ = [
-    "DEFAULT_DIRECTORY",
     "SCHEMA_SUFFIX",
     "SCHEMA_URI_PREFIX",
     "SchemaRegistry",
@@ -38,7 +39,7 @@ __all__ = [
 
 SCHEMA_URI_PREFIX = "urn:kyc-bridge:schema:"
 SCHEMA_SUFFIX = ".schema.json"
-DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "schemas"
+_PACKAGED = "_schemas"  # package data: the repository's schemas/, shipped in the wheel
 _MAX_REPORTED = 5
 
 
@@ -127,28 +128,36 @@ class SchemaRegistry:
             )
 
 
+def _documents(files: Iterable[Traversable], where: str) -> dict[str, JSONObject]:
+    schemas: dict[str, JSONObject] = {}
+    try:
+        for item in sorted(files, key=lambda f: f.name):
+            if not item.name.endswith(SCHEMA_SUFFIX):
+                continue
+            document = orjson.loads(item.read_bytes())
+            if not isinstance(document, dict):
+                raise ConfigError(f"schema file {item.name} in {where}: not a JSON object")
+            schemas[item.name.removesuffix(SCHEMA_SUFFIX)] = document
+    except OSError as exc:
+        raise ConfigError(f"schemas: cannot read {where}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"schemas: invalid JSON in {where}: {exc}") from None
+    if not schemas:
+        raise ConfigError(f"schemas: no *{SCHEMA_SUFFIX} files in {where}")
+    return schemas
+
+
 def load_registry(directory: Path | None = None) -> SchemaRegistry:
     """
-    Load and compile every `*.schema.json` directly in `directory`.
-
-    The default is the repository's `schemas/` directory, next to the package.
+    Load and compile every `*.schema.json` directly in `directory`; by default the
+    schemas shipped inside the package (loaded with `importlib.resources`).
 
     Raises:
         ConfigError: the directory or a schema file cannot be read or is invalid.
     """
-    root = DEFAULT_DIRECTORY if directory is None else directory
-    schemas: dict[str, JSONObject] = {}
-    try:
-        paths = sorted(root.glob(f"*{SCHEMA_SUFFIX}"))
-        for path in paths:
-            document = orjson.loads(path.read_bytes())
-            if not isinstance(document, dict):
-                raise ConfigError(f"schema file {path}: not a JSON object")
-            schemas[path.name.removesuffix(SCHEMA_SUFFIX)] = document
-    except OSError as exc:
-        raise ConfigError(f"schemas: cannot read {root}: {exc.strerror}") from None
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"schemas: invalid JSON in {root}: {exc}") from None
-    if not schemas:
-        raise ConfigError(f"schemas: no *{SCHEMA_SUFFIX} files in {root}")
-    return SchemaRegistry(schemas)
+    if directory is not None:
+        if not directory.is_dir():
+            raise ConfigError(f"schemas: {directory} is not a directory")
+        return SchemaRegistry(_documents(directory.iterdir(), str(directory)))
+    packaged = resources.files("bridge") / _PACKAGED
+    return SchemaRegistry(_documents(packaged.iterdir(), "the installed package"))

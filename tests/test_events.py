@@ -35,7 +35,7 @@ def _build(payload: JSONObject, project: str = "acme", *, encrypted: bool = Fals
 
 
 def _value(event: Event) -> JSONObject:
-    value = orjson.loads(event.value)
+    value = orjson.loads(event.record.value)
     assert isinstance(value, dict)
     return value
 
@@ -106,7 +106,7 @@ def test_cloudevents_headers() -> None:
         ("ce_dataschema", b"urn:kyc-bridge:schema:kyc.approved.v1"),
         ("content-type", b"application/json"),
         ("kyc_schema", b"kyc.approved.v1"),
-    ) == event.headers
+    ) == event.record.headers
 
 
 def test_headers_without_subject_or_event_time() -> None:
@@ -114,7 +114,7 @@ def test_headers_without_subject_or_event_time() -> None:
     event = EventFactory(REGISTRY, source_prefix="argos://test").build(
         {"webhook_trigger": "aml"}, project="p1", received_at=RECEIVED, encrypted=False
     )
-    headers = dict(event.headers)
+    headers = dict(event.record.headers)
     assert "ce_subject" not in headers
     assert headers["ce_time"] == b"2025-06-30T12:00:00.250Z"
     assert headers["ce_source"] == b"argos://test/p1"
@@ -156,7 +156,7 @@ def test_event_is_frozen_pure_data() -> None:
     """Event is an immutable value."""
     event = _build(APPROVED)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        event.key = "other"  # type: ignore[misc]
+        event.event_id = "other"  # type: ignore[misc]
 
 
 def test_schema_error_message_has_paths_not_values() -> None:

@@ -16,7 +16,6 @@ from jsonschema import Draft202012Validator
 from bridge.errors import ConfigError, SchemaValidationError
 from bridge.normalize import TRIGGERS, UNKNOWN
 from bridge.schemas import (
-    DEFAULT_DIRECTORY,
     SCHEMA_SUFFIX,
     SchemaRegistry,
     load_registry,
@@ -25,7 +24,8 @@ from bridge.schemas import (
 from bridge.types import JSONObject
 from tests.fixtures import make_examples
 
-ROOT = DEFAULT_DIRECTORY.parent
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIRECTORY = ROOT / "schemas"  # the source of truth the package ships
 SCRIPT = ROOT / "scripts" / "schema_compat.py"
 INDEX = orjson.loads((DEFAULT_DIRECTORY / "index.json").read_bytes())
 SCHEMA_FILES = sorted(DEFAULT_DIRECTORY.glob(f"*{SCHEMA_SUFFIX}"))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from bridge import __version__
 from bridge.config import Settings, load_settings
-from bridge.errors import ConfigError
+from bridge.errors import BridgeError, ConfigError
 from bridge.logs import Redactor, configure_logging
 
 __all__ = ["main"]
@@ -22,25 +22,16 @@ __all__ = ["main"]
 Command = Callable[[argparse.Namespace], int]
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    dev_token = None
-    if getattr(args, "dev", False):
-        dev_token = os.environ.get("BRIDGE_DEV_TOKEN") or secrets.token_urlsafe(24)
-    return load_settings(os.environ, dev_token=dev_token)
-
-
-def _secrets_of(settings: Settings) -> list[str]:
-    found = [t.value for p in settings.projects for t in (*p.tokens, *p.api_keys)]
-    for secret in (settings.kafka.sasl_password, settings.kafka.ssl_key_password):
-        if secret is not None:
-            found.append(secret.value)
-    return found
+def _settings(args: argparse.Namespace, *, webhooks: bool = True) -> Settings:
+    """Build the settings once; commands that receive no webhooks need no tokens."""
+    dev_token = secrets.token_urlsafe(24) if getattr(args, "dev", False) else None
+    return load_settings(os.environ, dev_token=dev_token, require_tokens=webhooks)
 
 
 def _logging(settings: Settings, *, to_stderr: bool = False) -> None:
     """Configure logging; tools log to stderr so that stdout carries only their result."""
     redactor = Redactor()
-    redactor.add_secrets(_secrets_of(settings))
+    redactor.add_secrets(settings.secrets())
     configure_logging(settings.log_level, redactor, stream=sys.stderr if to_stderr else None)
 
 
@@ -82,14 +73,14 @@ def cmd_spool_status(args: argparse.Namespace) -> int:
     """Print the spool's pending events, bytes and oldest age."""
     from bridge.commands.spool import spool_status  # noqa: PLC0415
 
-    return spool_status(_settings(args))
+    return spool_status(_settings(args, webhooks=False))
 
 
 def cmd_spool_drain(args: argparse.Namespace) -> int:
     """Publish everything in the spool to Kafka, then exit."""
     from bridge.commands.spool import spool_drain  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = _settings(args, webhooks=False)
     _logging(settings, to_stderr=True)
     return spool_drain(settings, timeout_s=args.timeout)
 
@@ -100,7 +91,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 
     from bridge.commands.dlq import replay_dlq  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = _settings(args, webhooks=False)
     _logging(settings, to_stderr=True)
     summary = asyncio.run(replay_dlq(settings, limit=args.limit, dry_run=args.dry_run))
     print(orjson.dumps(summary.as_dict()).decode())
@@ -186,8 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except ConfigError as exc:
-        print(f"kyc-bridge: configuration error: {exc.message}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"kyc-bridge: configuration error: {problem}", file=sys.stderr)
         return 2
+    except BridgeError as exc:
+        print(f"kyc-bridge: {exc.message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return result

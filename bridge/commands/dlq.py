@@ -25,7 +25,6 @@ from bridge.config import Settings
 from bridge.decode import event_from_body
 from bridge.errors import BridgeError
 from bridge.events import EventFactory
-from bridge.publish.base import Record
 from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
 from bridge.schemas import load_registry
 
@@ -125,7 +124,7 @@ class _Replayer:
     async def replay(self, value: bytes) -> None:
         summary = self._summary
         try:
-            project_name, body, media_type, received_at = _original(value)
+            project_name, body, _, received_at = _original(value)
         except (KeyError, ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
             summary.failed["unreadable_dead_letter"] += 1
             return
@@ -136,18 +135,14 @@ class _Replayer:
         try:
             event, _ = event_from_body(
                 body,
-                media_type,
                 project=project,
                 factory=self._factory,
                 received_at=received_at,
             )
             if not self._dry_run:
                 topic = self._settings.topic_for(project)
-                key = event.key.encode("utf-8")
-                partition = await self._publisher.partition_for(topic, key)
-                await self._publisher.publish(
-                    topic, partition, [Record(key, event.value, event.headers)]
-                )
+                partition = await self._publisher.partition_for(topic, event.record.key)
+                await self._publisher.publish(topic, partition, [event.record])
         except BridgeError as exc:
             summary.failed[exc.code] += 1
             return

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import dataclasses
 import time
 
 import orjson
 
 from bridge.config import Settings
 from bridge.delivery.ingest import Ingest
-from bridge.delivery.spool import Spool
+from bridge.delivery.spool import read_status
 from bridge.metrics import Metrics
 from bridge.publish.kafka import KafkaPublisher
 
@@ -18,24 +18,15 @@ __all__ = ["spool_drain", "spool_status"]
 
 
 def spool_status(settings: Settings) -> int:
-    """Print pending events, bytes and the oldest entry's age as JSON (read-only)."""
-    path = Spool(settings.spool).path
-    if not path.exists():
-        print(orjson.dumps({"path": str(path), "events": 0, "bytes": 0}).decode())
-        return 0
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        events, size, oldest = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(accepted_at) FROM events"
-        ).fetchone()
-        by_topic = dict(conn.execute("SELECT topic, COUNT(*) FROM events GROUP BY topic"))
-    report = {
-        "path": str(path),
-        "events": events,
-        "bytes": size,
-        "oldest_age_s": round(time.time() - oldest, 3) if oldest else None,
-        "by_topic": by_topic,
-    }
-    print(orjson.dumps(report).decode())
+    """
+    Print pending events, bytes, the oldest entry's age, the dedup window and the
+    volume's free space as JSON (read-only).
+
+    Raises:
+        SpoolUnavailableError: there is no spool in BRIDGE_SPOOL_DIR.
+    """
+    status = read_status(settings.spool.directory)
+    print(orjson.dumps(dataclasses.asdict(status)).decode())
     return 0
 
 
@@ -48,7 +39,8 @@ async def _drain(settings: Settings, timeout_s: float) -> int:
             await asyncio.sleep(0.2)
     finally:
         remaining = ingest.spool.events
-        await ingest.stop(grace_s=10)
+        ingest.gate.close(10.0)
+        await ingest.stop()
     print(orjson.dumps({"remaining": remaining}).decode())
     return 0 if remaining == 0 else 1
 

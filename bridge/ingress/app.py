@@ -2,9 +2,11 @@
 Wiring: `create_app` builds the aiohttp app with one lifecycle context
 (`cleanup_ctx`); `serve` runs it with graceful SIGTERM handling.
 
-Close order on shutdown: stop taking webhooks (503, /readyz false), let
-in-flight requests finish, stop the relay (in-flight batches get the rest of
-the grace period), stop the producer, close the spool.
+Close order on shutdown, all within one deadline held by the gate
+(`BRIDGE_SHUTDOWN_GRACE_S`): the gate closes (new webhooks 503, /readyz
+false), requests in flight finish (up to half the grace period), the HTTP
+server stops, then `Ingest.stop` closes the delivery core in its fixed
+order (relay, background tasks, producer, spool).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bridge.ingress.middleware import middleware
 from bridge.ingress.state import SERVICES, Services
 from bridge.ingress.webhooks import handle_webhook
 from bridge.metrics import Metrics
-from bridge.publish.base import Publisher
+from bridge.publish import Publisher
 from bridge.publish.kafka import KafkaPublisher
 from bridge.schemas import load_registry
 
@@ -70,10 +72,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         dlq_topic=services.settings.dlq_topic,
     )
     yield
-    grace = services.settings.shutdown_grace_s
-    if services.shutdown_deadline is not None:
-        grace = max(0.5, services.shutdown_deadline - asyncio.get_running_loop().time())
-    await services.ingest.stop(grace)
+    await services.ingest.stop()
     log.info("bridge.stopped")
 
 
@@ -134,14 +133,8 @@ async def serve(settings: Settings, *, publisher: Publisher | None = None) -> No
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    services = app[SERVICES]
-    log.info("bridge.shutting_down", in_flight=services.in_flight)
-    services.ingest.closing = True
-    # One deadline for the whole shutdown: requests in flight first, then the relay
-    # and the producer get what is left (see _lifecycle), so the process exits
-    # within BRIDGE_SHUTDOWN_GRACE_S.
-    services.shutdown_deadline = loop.time() + settings.shutdown_grace_s
-    drain_until = loop.time() + settings.shutdown_grace_s / 2
-    while services.in_flight and loop.time() < drain_until:
-        await asyncio.sleep(0.02)
+    gate = app[SERVICES].ingest.gate
+    log.info("bridge.shutting_down", in_flight=gate.in_flight)
+    gate.close(settings.shutdown_grace_s)
+    await gate.drained(settings.shutdown_grace_s / 2)
     await runner.cleanup()

@@ -20,12 +20,19 @@ async def readyz(request: web.Request) -> web.Response:
     """200 when webhooks can be stored (Kafka or spool); 503 during shutdown or when neither."""
     services = request.app[SERVICES]
     ingest = services.ingest
+    ready = await ingest.check()
+    spool = ingest.spool
     body: dict[str, object] = {
         "kafka": "connected" if ingest.publisher_connected else "disconnected",
-        "spool": {"events": ingest.spool.events, "bytes": ingest.spool.bytes},
-        "shutting_down": ingest.closing,
+        "spool": {
+            "events": spool.events,
+            "bytes": spool.bytes,
+            "writable": spool.healthy,
+            "free_bytes": spool.free_bytes,
+            "disk_low": spool.disk_low,
+        },
+        "shutting_down": ingest.gate.closing,
     }
-    ready = ingest.ready
     body["status"] = "ready" if ready else "not_ready"
     return json_response(200 if ready else 503, body)
 

@@ -1,6 +1,7 @@
 """
 HTTP edge policies in one place: errors to JSON responses, the canonical
-log line, request metrics, the concurrency cap and shutdown refusal.
+log line, request metrics, and admission through the shutdown gate
+(concurrency cap, refusal while shutting down).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from bridge.errors import BridgeError, OverloadedError, ShuttingDownError, TransientError
+from bridge.errors import BridgeError, TransientError
 from bridge.ingress.state import SERVICES, Services
 
 __all__ = ["error_response", "json_response", "middleware", "note"]
@@ -74,15 +75,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     response: web.StreamResponse
     try:
         if webhook:
-            if services.ingest.closing:
-                raise ShuttingDownError("shutting down")
-            if services.in_flight >= services.settings.http.max_concurrency:
-                raise OverloadedError("too many concurrent requests")
-        services.in_flight += webhook
-        try:
+            with services.ingest.gate.admit():
+                response = await handler(request)
+        else:
             response = await handler(request)
-        finally:
-            services.in_flight -= webhook
     except BridgeError as exc:
         response = error_response(exc)
         if exc.status in (408, 413):

@@ -15,7 +15,7 @@ from bridge.metrics import Metrics
 __all__ = ["SERVICES", "Services"]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Services:
     """Everything a handler needs; built once in `create_app`."""
 
@@ -24,9 +24,6 @@ class Services:
     factory: EventFactory
     ingest: Ingest
     metrics: Metrics
-    in_flight: int = 0
-    #: loop time by which shutdown must be complete (set on SIGTERM)
-    shutdown_deadline: float | None = None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bridge.auth import bearer_token, client_address
-from bridge.config import ProjectSettings
-from bridge.deadletter import build_dead_letter
+from bridge.deadletter import Origin
 from bridge.decode import event_from_body
 from bridge.delivery.ingest import Receipt
 from bridge.errors import InvalidPayloadError, PayloadTooLargeError, RequestTimeoutError
 from bridge.ingress.middleware import json_response, note
-from bridge.ingress.state import SERVICES, Services
+from bridge.ingress.state import SERVICES
 
 __all__ = ["handle_webhook"]
 
@@ -54,30 +53,6 @@ def _request_meta(request: web.Request, route: str) -> dict[str, str]:
     }
 
 
-async def _dead_letter(
-    services: Services,
-    request: web.Request,
-    *,
-    body: bytes,
-    error: InvalidPayloadError,
-    project: ProjectSettings,
-    received_at: datetime,
-) -> None:
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else ""
-    dead = build_dead_letter(
-        body,
-        reason=error.code,
-        detail=error.message,
-        project=project.name,
-        received_at=received_at,
-        request=_request_meta(request, route),
-    )
-    await services.ingest.dead_letter(dead)
-    services.metrics.dead_letters.labels(error.code).inc()
-    services.metrics.events.labels("kyc.dead_letter", "dlq").inc()
-    note(request, stored="dlq", dlq_event_id=dead.event_id)
-
-
 def _receipt_body(receipt: Receipt) -> dict[str, object]:
     body: dict[str, object] = {"event_id": receipt.event_id, "stored": receipt.stored}
     if receipt.duplicate:
@@ -106,28 +81,31 @@ async def handle_webhook(request: web.Request) -> web.Response:
     project = services.authenticator.authenticate(token, address)
     note(request, project=project.name)
     body = await _read_body(request, settings.http.max_body_bytes, settings.http.read_timeout_s)
+    route = request.match_info.route.resource
+    origin = Origin(
+        body, project.name, received_at, _request_meta(request, route.canonical if route else "")
+    )
     try:
         event, encrypted = event_from_body(
-            body,
-            request.content_type if request.headers.get("Content-Type") else "",
-            project=project,
-            factory=services.factory,
-            received_at=received_at,
-        )
-        note(
-            request,
-            encrypted=encrypted,
-            event_id=event.event_id,
-            event_type=event.event_type,
-            submission_id=event.subject,
-        )
-        receipt = await services.ingest.accept(
-            event, settings.topic_for(project), deadline=deadline
+            body, project=project, factory=services.factory, received_at=received_at
         )
     except InvalidPayloadError as exc:
-        await _dead_letter(
-            services, request, body=body, error=exc, project=project, received_at=received_at
+        dead = await services.ingest.reject(origin, exc)
+        note(request, stored="dlq", dlq_event_id=dead.event_id)
+        raise
+    note(
+        request,
+        encrypted=encrypted,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        submission_id=event.subject,
+    )
+    try:
+        receipt = await services.ingest.accept(
+            event, settings.topic_for(project), deadline=deadline, origin=origin
         )
+    except InvalidPayloadError:  # refused for good: already dead-lettered, body as received
+        note(request, stored="dlq")
         raise
     outcome = "duplicate" if receipt.duplicate else receipt.stored
     services.metrics.events.labels(event.event_type, outcome).inc()

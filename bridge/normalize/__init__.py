@@ -2,6 +2,8 @@
 ARGOS webhook normalization: pure functions from a decrypted payload to canonical data.
 
     normalize(payload) -> Normalized(event_type, trigger, data, occurred_at, subject, ...)
+
+May import: `bridge.types` only (no I/O, no clock, no other layer).
 """
 
 from __future__ import annotations

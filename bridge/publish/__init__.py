@@ -1,4 +1,11 @@
-"""The publishing port: a `Publisher` protocol and the record types it moves."""
+"""
+The publishing port: the `Publisher` protocol and the values it moves
+(`Record`, `Delivery`), with two adapters: `kafka` (aiokafka; the only module
+that imports it, and the one seam that translates its errors) and `memory`
+(tests, demos). One contract suite runs against both.
+
+May import: `bridge.config`, `bridge.errors`.
+"""
 
 from bridge.publish.base import Delivery, Publisher, Record
 

@@ -4,7 +4,9 @@ The `Publisher` port. Adapters: `KafkaPublisher` (aiokafka) and
 
 Contract:
 - `publish(topic, partition, records)` appends the records to that partition
-  atomically and in order, and returns one `Delivery` per record;
+  atomically and in order, and returns one `Delivery` per record of a
+  non-empty prefix of `records` (all of them when they fit into one producer
+  batch of `max_batch_bytes`; the caller sends the rest next);
 - a record key always maps to the same partition (`partition_for`);
 - failures are `bridge.errors.PublishError` (transient: retry the same batch)
   or `bridge.errors.InvalidPayloadError` subclasses (the records can never be
@@ -52,14 +54,21 @@ class Publisher(Protocol):
     async def stop(self) -> None:
         """Flush what is in flight (best effort) and disconnect."""
 
+    async def probe(self) -> bool:
+        """Ask the cluster for metadata now (connecting if needed); return `connected`."""
+
     async def partition_for(self, topic: str, key: bytes) -> int:
         """Return the partition for `key` (raises PublishError without metadata)."""
 
     async def publish(
         self, topic: str, partition: int, records: Sequence[Record]
     ) -> list[Delivery]:
-        """Append `records` to one partition, in order, and wait for the acknowledgement."""
+        """Append a prefix of `records` to one partition, in order; wait for the ack."""
+
+    @property
+    def max_batch_bytes(self) -> int:
+        """How many bytes of records one `publish` call can carry."""
 
     @property
     def connected(self) -> bool:
-        """Whether the last interaction with the cluster succeeded."""
+        """Whether the last interaction with the cluster (publish or probe) succeeded."""

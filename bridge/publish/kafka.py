@@ -25,11 +25,18 @@ from bridge.config import KafkaSettings
 from bridge.errors import EventTooLargeError, PublishError
 from bridge.publish.base import Delivery, Record
 
-__all__ = ["KafkaPublisher", "client_options", "producer_options", "translate_kafka_errors"]
+__all__ = [
+    "KafkaPublisher",
+    "batch_bytes",
+    "client_options",
+    "producer_options",
+    "translate_kafka_errors",
+]
 
 log = structlog.get_logger("bridge.kafka")
 
 _CONNECT_TIMEOUT_S = 10.0
+_PROBE_TIMEOUT_S = 5.0
 
 
 @contextlib.contextmanager
@@ -72,6 +79,11 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def batch_bytes(settings: KafkaSettings) -> int:
+    """The producer's batch size: room for one record of the maximum size."""
+    return max(16384, settings.max_record_bytes + 4096)
+
+
 def producer_options(settings: KafkaSettings) -> dict[str, Any]:
     """Return the AIOKafkaProducer keyword arguments: acks=all, idempotent, sized batches."""
     return {
@@ -79,7 +91,7 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": settings.linger_ms,
-        "max_batch_size": max(16384, settings.max_record_bytes + 4096),
+        "max_batch_size": batch_bytes(settings),
         "max_request_size": settings.max_record_bytes + 65536,
     }
 
@@ -99,6 +111,10 @@ class KafkaPublisher:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def max_batch_bytes(self) -> int:
+        return batch_bytes(self._settings)
+
     def _set_connected(self, value: bool, reason: str = "") -> None:
         if value != self._connected:
             self._connected = value
@@ -108,22 +124,34 @@ class KafkaPublisher:
                 log.warning("kafka.disconnected", reason=reason)
 
     async def start(self) -> None:
+        """Connect if the cluster is reachable; failures are logged, not raised."""
+        await self.probe()
+
+    async def probe(self) -> bool:
         """
-        Connect, or re-check a producer that lost the cluster; failures are logged, not
-        raised (the spool takes over). Called again periodically while disconnected.
+        Connect, or ask a connected producer's cluster for fresh metadata, within
+        `_PROBE_TIMEOUT_S`; record the outcome in `connected` (transitions are logged).
         """
         had_producer = self._producer is not None
-        with contextlib.suppress(PublishError):
+        try:
             producer = await self._ensure()
-            if had_producer and not self._connected:
-                try:
-                    updated = await asyncio.wait_for(
-                        producer.client.force_metadata_update(), _CONNECT_TIMEOUT_S
-                    )
-                except (TimeoutError, KafkaError, OSError):
-                    updated = False
-                if updated:
-                    self._set_connected(True)
+        except PublishError:
+            return False
+        if not had_producer:
+            return self._connected
+        try:
+            with translate_kafka_errors():
+                updated = await asyncio.wait_for(
+                    producer.client.force_metadata_update(), _PROBE_TIMEOUT_S
+                )
+        except PublishError as exc:
+            self._set_connected(False, exc.message)
+            return False
+        if updated and producer.client.cluster.brokers():
+            self._set_connected(True)
+        else:
+            self._set_connected(False, "metadata request failed")
+        return self._connected
 
     async def _ensure(self) -> AIOKafkaProducer:
         if self._closed:
@@ -182,12 +210,16 @@ class KafkaPublisher:
     ) -> list[Delivery]:
         producer = await self._ensure()
         batch = producer.create_batch()
+        count = 0
         for record in records:
             appended = batch.append(
                 key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
             )
             if appended is None:
-                raise EventTooLargeError("record does not fit into one producer batch")
+                if count == 0:  # alone in an empty batch: no producer batch can carry it
+                    raise EventTooLargeError("record does not fit into one producer batch")
+                break  # the batch is full: send what fits, the caller sends the rest
+            count += 1
         try:
             with translate_kafka_errors():
                 future = await producer.send_batch(batch, topic, partition=partition)
@@ -205,4 +237,4 @@ class KafkaPublisher:
                 self._set_connected(False, exc.message)
             raise
         self._set_connected(True)
-        return [Delivery(partition, metadata.offset + i) for i in range(len(records))]
+        return [Delivery(partition, metadata.offset + i) for i in range(count)]

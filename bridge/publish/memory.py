@@ -19,9 +19,16 @@ class MemoryPublisher:
     `PublishError`, like an unreachable cluster.
     """
 
-    def __init__(self, *, partitions: int = 3, max_record_bytes: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        *,
+        partitions: int = 3,
+        max_record_bytes: int = 1_000_000,
+        max_batch_bytes: int = 1_004_096,
+    ) -> None:
         self.partitions = partitions
         self.max_record_bytes = max_record_bytes
+        self._max_batch_bytes = max_batch_bytes
         self.down = False
         self.log: defaultdict[tuple[str, int], list[Record]] = defaultdict(list)
         self._started = False
@@ -36,11 +43,19 @@ class MemoryPublisher:
     def connected(self) -> bool:
         return self._started and not self.down
 
+    @property
+    def max_batch_bytes(self) -> int:
+        return self._max_batch_bytes
+
     def _check(self) -> None:
         if not self._started:
             raise PublishError("publisher is not started")
         if self.down:
             raise PublishError("memory publisher is down")
+
+    async def probe(self) -> bool:
+        self._started = True  # like the Kafka adapter, a probe (re)connects
+        return self.connected
 
     async def partition_for(self, topic: str, key: bytes) -> int:
         self._check()
@@ -52,12 +67,21 @@ class MemoryPublisher:
         self._check()
         await asyncio.sleep(0)
         self._check()
-        if any(r.size > self.max_record_bytes for r in records):
-            raise EventTooLargeError("record is larger than the broker accepts")
+        fitting: list[Record] = []
+        size = 0
+        for record in records:
+            if record.size > self.max_record_bytes:
+                if not fitting:
+                    raise EventTooLargeError("record is larger than the broker accepts")
+                break
+            if fitting and size + record.size > self._max_batch_bytes:
+                break
+            fitting.append(record)
+            size += record.size
         log = self.log[(topic, partition)]
         base = len(log)
-        log.extend(records)
-        return [Delivery(partition, base + i) for i in range(len(records))]
+        log.extend(fitting)
+        return [Delivery(partition, base + i) for i in range(len(fitting))]
 
     def records(self, topic: str) -> list[Record]:
         """Every record of `topic`, partition by partition, in offset order."""

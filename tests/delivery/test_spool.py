@@ -1,27 +1,37 @@
-"""The durable spool: fsynced appends in order, caps, restart, single owner."""
+"""The durable spool: fsynced appends in order, caps, restart, single owner, dedup window."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
 
 from bridge.config import SpoolSettings
-from bridge.delivery.spool import Spool
+from bridge.delivery.spool import Entry, Spool, SpooledRecord, read_status
+from bridge.delivery.spool.ops import migrate
 from bridge.errors import SpoolFullError, SpoolUnavailableError
-from bridge.publish.base import Record
+from bridge.publish import Record
 
 
 def _record(i: int, size: int = 10) -> Record:
     return Record(f"key-{i}".encode(), b"v" * size, (("ce_id", f"id-{i}".encode()),))
 
 
+async def _put(spool: Spool, event_id: str, record: Record, topic: str = "t") -> SpooledRecord:
+    (appended,) = await spool.append([Entry(event_id, topic, record)])
+    assert appended.record is not None, appended.outcome
+    return appended.record
+
+
 async def test_appends_get_increasing_sequence_numbers_and_survive_reopen(tmp_path: Path) -> None:
     """Concurrent appends are committed in one order, and a reopened spool returns them all."""
     spool = Spool(SpoolSettings(directory=tmp_path))
     await spool.open()
-    stored = await asyncio.gather(*(spool.append(f"id-{i}", "t", _record(i)) for i in range(50)))
+    stored = await asyncio.gather(*(_put(spool, f"id-{i}", _record(i)) for i in range(50)))
     seqs = [s.seq for s in stored]
     assert sorted(seqs) == seqs
     await spool.close()
@@ -35,15 +45,69 @@ async def test_appends_get_increasing_sequence_numbers_and_survive_reopen(tmp_pa
     await again.close()
 
 
-async def test_done_records_are_forgotten_and_remembered_as_delivered(tmp_path: Path) -> None:
-    """mark_done removes rows and records their ids for the dedup window."""
+async def test_more_queued_operations_than_one_group_holds_are_all_applied(
+    tmp_path: Path,
+) -> None:
+    """Regression: the writer used to drop one queued operation per full group of 2,000."""
+    spool = Spool(SpoolSettings(directory=tmp_path))
+    await spool.open()
+    async with asyncio.timeout(60):  # a dropped append never answers
+        results = await asyncio.gather(
+            *(spool.append([Entry(f"id-{i}", "t", _record(i))]) for i in range(4_500))
+        )
+    assert 4_500 == sum(1 for (a,) in results if a.outcome == "stored")
+    assert 4_500 == len(await spool.read_after(0, 10_000))
+    assert 4_500 == spool.events
+    await spool.close()
+
+
+async def test_a_repeat_of_a_pending_or_delivered_id_is_not_stored_again(tmp_path: Path) -> None:
+    """Pending and recently delivered ids are answered as repeats; older ones are stored anew."""
+    now = [1000.0]
+    spool = Spool(SpoolSettings(directory=tmp_path, dedup_window_s=60), clock=lambda: now[0])
+    await spool.open()
+    first = await _put(spool, "a", _record(1))
+    assert ["pending"] == [a.outcome for a in await spool.append([Entry("a", "t", _record(1))])]
+    spool.mark_done([first], acked_at=now[0])
+    assert ["delivered"] == [a.outcome for a in await spool.append([Entry("a", "t", _record(1))])]
+    now[0] += 61  # outside the window: a new delivery
+    assert ["stored"] == [a.outcome for a in await spool.append([Entry("a", "t", _record(1))])]
+    assert 1 == spool.events
+    await spool.close()
+
+
+async def test_the_dedup_window_is_pruned_by_age_and_capped_while_running(
+    tmp_path: Path,
+) -> None:
+    """Regression: `delivered` grew without bound; now refresh prunes it by age and size."""
+    now = [1000.0]
+    settings = SpoolSettings(directory=tmp_path, dedup_window_s=100, dedup_max_entries=50)
+    spool = Spool(settings, clock=lambda: now[0])
+    await spool.open()
+    old = [await _put(spool, f"old-{i}", _record(i)) for i in range(30)]
+    spool.mark_done(old, acked_at=now[0])
+    now[0] += 50
+    new = [await _put(spool, f"new-{i}", _record(i)) for i in range(80)]
+    spool.mark_done(new, acked_at=now[0])
+    assert 50 == (await spool.refresh()).delivered_entries  # capped, newest kept
+    assert ["delivered"] == [
+        a.outcome for a in await spool.append([Entry("new-79", "t", _record(0))])
+    ]
+    now[0] += 60  # the first 30 would be out of the window anyway; the 80 are 60 s old
+    assert 50 == (await spool.refresh()).delivered_entries
+    now[0] += 50
+    assert 0 == (await spool.refresh()).delivered_entries
+    assert 0 == spool.delivered_entries
+    await spool.close()
+
+
+async def test_done_records_are_forgotten(tmp_path: Path) -> None:
+    """mark_done removes rows (committed with the next group) and lowers the counters."""
     spool = Spool(SpoolSettings(directory=tmp_path), clock=lambda: 1000.0)
     await spool.open()
-    stored = [await spool.append(f"id-{i}", "t", _record(i)) for i in range(3)]
+    stored = [await _put(spool, f"id-{i}", _record(i)) for i in range(3)]
     spool.mark_done(stored[:2], acked_at=1000.0)
     assert [stored[2].seq] == [r.seq for r in await spool.read_after(0, 10)]
-    assert [("id-0", 1000.0), ("id-1", 1000.0)] == await spool.delivered_since(0)
-    assert [] == await spool.delivered_since(2000.0)
     assert 1 == spool.events
     await spool.close()
 
@@ -52,10 +116,10 @@ async def test_caps_refuse_before_writing(tmp_path: Path) -> None:
     """Past the event cap, append raises SpoolFullError and nothing is written."""
     spool = Spool(SpoolSettings(directory=tmp_path, max_events=2))
     await spool.open()
-    await spool.append("a", "t", _record(1))
-    await spool.append("b", "t", _record(2))
+    await _put(spool, "a", _record(1))
+    await _put(spool, "b", _record(2))
     with pytest.raises(SpoolFullError):
-        await spool.append("c", "t", _record(3))
+        await _put(spool, "c", _record(3))
     assert 2 == len(await spool.read_after(0, 10))
     await spool.close()
 
@@ -64,9 +128,32 @@ async def test_byte_cap(tmp_path: Path) -> None:
     """The byte cap counts key, value and headers."""
     spool = Spool(SpoolSettings(directory=tmp_path, max_bytes=100))
     await spool.open()
-    await spool.append("a", "t", _record(1, size=50))
+    await _put(spool, "a", _record(1, size=50))
     with pytest.raises(SpoolFullError):
-        await spool.append("b", "t", _record(2, size=50))
+        await _put(spool, "b", _record(2, size=50))
+    await spool.close()
+
+
+async def test_below_the_free_space_reserve_appends_are_refused_but_done_still_works(
+    tmp_path: Path,
+) -> None:
+    """A volume below the reserve refuses new records; deliveries are still recorded."""
+    first = Spool(SpoolSettings(directory=tmp_path))
+    await first.open()
+    await _put(first, "a", _record(1))
+    await first.close()
+    free = os.statvfs(tmp_path)
+    reserve = free.f_bavail * free.f_frsize * 2  # more than the volume will ever have
+    spool = Spool(SpoolSettings(directory=tmp_path, min_free_bytes=reserve))
+    await spool.open()
+    assert spool.disk_low
+    assert not spool.has_room(10)
+    with pytest.raises(SpoolFullError, match="almost full"):
+        await _put(spool, "b", _record(2))
+    spool.mark_done(await spool.read_after(0, 10), acked_at=0.0)
+    await spool.refresh()
+    assert [] == await spool.read_after(0, 10)
+    assert 0 == spool.events
     await spool.close()
 
 
@@ -87,3 +174,61 @@ async def test_unwritable_directory_is_reported(tmp_path: Path) -> None:
     spool = Spool(SpoolSettings(directory=blocker / "spool"))
     with pytest.raises(SpoolUnavailableError):
         await spool.open()
+
+
+async def test_the_spool_is_readable_only_by_its_owner(tmp_path: Path) -> None:
+    """Regression: the spool (decrypted personal data) was 0644 in a 0755 directory."""
+    directory = tmp_path / "spool"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    spool = Spool(SpoolSettings(directory=directory))
+    await spool.open()
+    await _put(spool, "a", _record(1))
+    await spool.close()
+    assert 0o700 == stat.S_IMODE(directory.stat().st_mode)
+    for path in directory.iterdir():
+        assert 0o600 == stat.S_IMODE(path.stat().st_mode), path.name
+
+
+async def test_a_spool_written_by_the_first_release_is_migrated(tmp_path: Path) -> None:
+    """An old spool (no `after`/`origin` columns, no indexes) opens and keeps its rows."""
+    with sqlite3.connect(tmp_path / "spool.sqlite3") as conn:
+        conn.executescript(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,"
+            " topic TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, headers BLOB NOT NULL,"
+            " accepted_at REAL NOT NULL, size INTEGER NOT NULL);"
+            "CREATE TABLE delivered (event_id TEXT PRIMARY KEY, acked_at REAL NOT NULL)"
+            " WITHOUT ROWID;"
+            "INSERT INTO events (event_id, topic, key, value, headers, accepted_at, size)"
+            " VALUES ('old', 't', x'6b', x'76', '[]', 1.0, 2);"
+        )
+    spool = Spool(SpoolSettings(directory=tmp_path))
+    await spool.open()
+    (row,) = await spool.read_after(0, 10)
+    assert ("old", 0, Record(b"k", b"v")) == (row.event_id, row.after, row.record)
+    await spool.close()
+    with sqlite3.connect(tmp_path / "spool.sqlite3") as conn:
+        migrate(conn)  # idempotent
+
+
+async def test_status_reads_a_spool_without_taking_it_and_a_missing_one_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """`spool status` figures come from the database; no spool there is a clear error."""
+    with pytest.raises(SpoolUnavailableError, match="no spool at"):
+        read_status(tmp_path / "nowhere")
+    spool = Spool(SpoolSettings(directory=tmp_path), clock=lambda: 1000.0)
+    await spool.open()
+    done = await _put(spool, "a", _record(1))
+    await _put(spool, "b", _record(2), topic="u")
+    spool.mark_done([done], acked_at=1000.0)
+    await spool.refresh()
+    status = read_status(tmp_path, now=1010.0)
+    assert (1, {"u": 1}, 1, 10.0) == (
+        status.events,
+        status.by_topic,
+        status.delivered_entries,
+        status.oldest_age_s,
+    )
+    assert status.free_bytes > 0
+    await spool.close()

@@ -3,7 +3,7 @@ Static checks of everything under deploy/ (and the root .dockerignore).
 
 Nothing here needs Docker, Kubernetes or Kafka: the files are parsed and checked
 against the bridge itself. The known `BRIDGE_*` names come from the string
-literals in bridge/config.py, and the effective settings of each deployment come
+literals in bridge/config/, and the effective settings of each deployment come
 from `bridge.config.load_settings` applied to the environment that deployment
 would give the container, so the checks follow the code automatically.
 """
@@ -24,8 +24,6 @@ from typing import Any
 import pytest
 import yaml
 
-import bridge
-import bridge.schemas
 from bridge.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,11 +48,12 @@ def _rel(path: Path) -> str:
 
 @functools.cache
 def _config_names() -> tuple[frozenset[str], frozenset[str]]:
-    """(every BRIDGE_* literal in bridge/config.py, those read with `secret=True`)."""
-    tree = ast.parse((ROOT / "bridge" / "config.py").read_text(encoding="utf-8"))
+    """(every BRIDGE_* literal in bridge/config/, those read with `secret=True`)."""
+    sources = sorted((ROOT / "bridge" / "config").glob("*.py"))
+    nodes = [n for p in sources for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))]
     names: set[str] = set()
     secrets: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if ENV_NAME.fullmatch(node.value):
                 names.add(node.value)
@@ -299,7 +298,7 @@ def _ignored(path: str) -> bool:
 
 
 def test_config_scan_finds_the_bridge_settings() -> None:
-    """The bridge/config.py scanner finds settings and secrets (guards the other tests)."""
+    """The bridge/config/ scanner finds settings and secrets (guards the other tests)."""
     names, secrets = _config_names()
     assert {"BRIDGE_SPOOL_DIR", "BRIDGE_HTTP_PORT", "BRIDGE_SHUTDOWN_GRACE_S"} <= names
     assert "BRIDGE_AUTH_TOKENS" in secrets
@@ -326,7 +325,7 @@ def test_kubernetes_documents_have_kind_and_name(path: Path) -> None:
 
 @pytest.mark.parametrize("path", ENV_USING_FILES, ids=_rel)
 def test_env_names_are_read_by_the_bridge(path: Path) -> None:
-    """Each BRIDGE_* name in the file is read by bridge/config.py; `_FILE` only for secrets."""
+    """Each BRIDGE_* name in the file is read by bridge/config/; `_FILE` only for secrets."""
     names, secrets = _config_names()
     unknown = set()
     for name in set(ENV_NAME.findall(path.read_text(encoding="utf-8"))):
@@ -460,21 +459,15 @@ def test_dockerfile_installs_the_fast_extra() -> None:
     assert any("[fast]" in i.args for i in _dockerfile() if i.keyword == "RUN")
 
 
-def test_image_puts_schemas_next_to_the_bridge_package() -> None:
+def test_image_builds_its_wheel_with_the_schemas_beside_the_package() -> None:
     """
-    bridge/schemas.py still loads `schemas/` from beside the package directory, and
-    the image copies schemas/ into the PYTHONPATH directory the package is installed in.
+    The schemas ship inside the package (bridge/_schemas -> ../schemas): the builder
+    stage must copy schemas/ next to bridge/ before it builds the wheel.
     """
-    package_parent = Path(bridge.__file__).resolve().parent.parent
-    assert bridge.schemas.DEFAULT_DIRECTORY == package_parent / "schemas"
-    pythonpath = PurePosixPath(_image_env()["PYTHONPATH"])
-    destinations = [
-        PurePosixPath(dest)
-        for flags, sources, dest in _copies()
-        if "from" not in flags and [s.strip("/") for s in sources] == ["schemas"]
-    ]
-    assert destinations == [pythonpath / "schemas"]
-    assert any(f"--target {pythonpath}" in i.args for i in _dockerfile() if i.keyword == "RUN")
+    assert (ROOT / "bridge" / "_schemas").resolve() == ROOT / "schemas"
+    copied = [sources for flags, sources, _ in _copies() if "from" not in flags]
+    assert any([s.strip("/") for s in sources] == ["schemas"] for sources in copied)
+    assert "_schemas/*.schema.json" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------ compose

@@ -85,13 +85,12 @@ def test_argos_encrypt_then_decrypt_round_trips() -> None:
     assert 1 == wrong.returncode
 
 
-def test_spool_status_on_a_fresh_directory(tmp_path: Path) -> None:
-    """`spool status` reports an empty spool as JSON without creating anything."""
-    result = kyc_bridge(
-        "spool", "status", env={"BRIDGE_AUTH_TOKENS": TOKEN, "BRIDGE_SPOOL_DIR": str(tmp_path)}
-    )
-    assert 0 == result.returncode
-    assert 0 == orjson.loads(result.stdout)["events"]
+def test_spool_status_without_a_spool_is_a_clear_error(tmp_path: Path) -> None:
+    """Regression: `spool status` on a missing spool reported a healthy empty one."""
+    result = kyc_bridge("spool", "status", env={"BRIDGE_SPOOL_DIR": str(tmp_path / "none")})
+    assert 1 == result.returncode
+    assert b"no spool at" in result.stderr
+    assert not (tmp_path / "none").exists()
 
 
 @pytest.mark.kafka

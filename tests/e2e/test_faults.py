@@ -269,20 +269,24 @@ async def test_poison_requests_do_not_stall_the_ones_after_them(
                     good.append((await response.json())["event_id"])
                 assert time.monotonic() - started < 2.0
         records = await read_topic(kafka.bootstrap, topic, min_count=30)
-        dead = await read_topic(kafka.bootstrap, topic + ".dlq", min_count=30)
+        dead = await read_topic(kafka.bootstrap, topic + ".dlq", min_count=3)
     finally:
         bridge.stop()
     assert set(good) == {r.headers["ce_id"].decode() for r in records}
     reasons = {orjson.loads(r.value or b"{}")["data"]["reason"] for r in dead}
     assert {"invalid_json", "decryption_failed"} == reasons
-    assert 30 == len(dead)
+    # one dead letter per distinct body: repeats of a body share its id (dedup window)
+    assert 3 == len({r.headers["ce_id"] for r in dead})
 
 
 async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
     brokers: BrokerPool, tmp_path: Path
 ) -> None:
     """On SIGTERM: /readyz turns 503, in-flight requests still get their 2xx, exit 0."""
-    port = free_port()  # no broker: requests wait out the publish deadline in flight
+    # A "broker" that accepts connections and never answers: Kafka's state stays unknown,
+    # so requests wait out the publish deadline in flight.
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
     bridge = _bridge(
         tmp_path,
         f"127.0.0.1:{port}",
@@ -291,7 +295,7 @@ async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
         BRIDGE_SHUTDOWN_GRACE_S="10",
     )
     bridge.start(wait="/readyz")
-    async with aiohttp.ClientSession() as session:
+    async with silent, aiohttp.ClientSession() as session:
         in_flight = [
             asyncio.create_task(
                 session.post(

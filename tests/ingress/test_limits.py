@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import orjson
 
 from bridge.config import load_settings
 from bridge.ingress.app import create_app, start_site
+from bridge.publish import Delivery, Record
 from bridge.publish.memory import MemoryPublisher
 from tests.support.certs import make_tls_files
 
@@ -73,10 +74,19 @@ async def test_slow_body_gets_408(tmp_path: Path) -> None:
     assert b'"request_timeout"' in response
 
 
+class StalledPublisher(MemoryPublisher):
+    """Connected, but no acknowledgement ever arrives."""
+
+    async def publish(
+        self, topic: str, partition: int, records: Sequence[Record]
+    ) -> list[Delivery]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
 async def test_concurrency_cap_answers_503_with_retry_after(tmp_path: Path) -> None:
     """Beyond BRIDGE_HTTP_MAX_CONCURRENCY in-flight webhooks, new ones get 503 + Retry-After."""
-    publisher = MemoryPublisher()
-    publisher.down = True  # requests stay in flight for the whole publish deadline
+    publisher = StalledPublisher()  # requests stay in flight for the whole publish deadline
     env = {"BRIDGE_HTTP_MAX_CONCURRENCY": "2", "BRIDGE_PUBLISH_DEADLINE_MS": "1000"}
     async with serving(tmp_path, env, publisher) as port, aiohttp.ClientSession() as session:
 

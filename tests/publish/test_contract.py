@@ -13,7 +13,7 @@ import pytest
 
 from bridge.config import KafkaSettings
 from bridge.errors import EventTooLargeError, PublishError
-from bridge.publish.base import Publisher, Record
+from bridge.publish import Publisher, Record
 from bridge.publish.kafka import KafkaPublisher
 from bridge.publish.memory import MemoryPublisher
 from tests.support.bridge_proc import free_port, read_topic

@@ -11,7 +11,7 @@ import pytest
 
 from bridge.config import load_settings
 from bridge.errors import PublishError
-from bridge.publish.base import Record
+from bridge.publish import Record
 from bridge.publish.kafka import KafkaPublisher
 from tests.support.bridge_proc import read_topic
 from tests.support.broker import SECURE_PLAIN_USERS, SECURE_SCRAM_USERS, Broker

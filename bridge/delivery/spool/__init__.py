@@ -1,0 +1,19 @@
+"""
+The durable spool: records fsynced in acceptance order before they are
+published, the dedup window of acknowledged ids, and the read-only status the
+CLI shows. Only this package knows the table layout.
+"""
+
+from bridge.delivery.spool.ops import Appended, Entry, SpooledRecord
+from bridge.delivery.spool.status import SpoolStatus, read_status
+from bridge.delivery.spool.store import Spool, database_path
+
+__all__ = [
+    "Appended",
+    "Entry",
+    "Spool",
+    "SpoolStatus",
+    "SpooledRecord",
+    "database_path",
+    "read_status",
+]

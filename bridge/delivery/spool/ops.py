@@ -1,0 +1,371 @@
+"""
+The spool's table layout and every operation on it, each a typed unit.
+
+An operation runs on the writer thread's connection inside the group's
+transaction (`execute`), and once the group committed its caller's future is
+settled with the result (`finish`, on the event loop). Records it made durable
+(`committed`) go to the relay. `requeue` marks bookkeeping nobody waits for
+(done, discard): if the group's transaction fails it is kept for the next
+group, never lost.
+
+An operation may raise `Refused` before it writes anything: only that
+operation fails, the rest of the group commits.
+
+Tables: `events` (pending records in acceptance order `seq`), `delivered`
+(ids Kafka acknowledged: the dedup window). Nothing outside this package
+knows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Generic, Literal, TypeVar
+
+import orjson
+
+from bridge.errors import TransientError
+from bridge.publish import Record
+
+__all__ = [
+    "AppendEntries",
+    "Appended",
+    "Counts",
+    "Discard",
+    "Entry",
+    "MarkDone",
+    "Operation",
+    "PendingTopics",
+    "Prune",
+    "ReadAfter",
+    "ReadOrigin",
+    "Refused",
+    "Replace",
+    "SpooledRecord",
+    "Work",
+    "migrate",
+]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    headers BLOB NOT NULL,
+    accepted_at REAL NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delivered (
+    event_id TEXT PRIMARY KEY,
+    acked_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+# Columns and indexes added after the first release; `migrate` adds them to old spools.
+_COLUMNS = {"after": "INTEGER NOT NULL DEFAULT 0", "origin": "BLOB"}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_by_id ON events (event_id);
+CREATE INDEX IF NOT EXISTS events_by_topic ON events (topic, seq);
+CREATE INDEX IF NOT EXISTS delivered_by_time ON delivered (acked_at);
+"""
+_ROW = "seq, event_id, topic, key, value, headers, accepted_at, after"
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create the tables, or bring a spool written by an earlier version up to date."""
+    conn.executescript(_SCHEMA)
+    have = {str(row[1]) for row in conn.execute("PRAGMA table_info(events)")}
+    for name, kind in _COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+    conn.executescript(_INDEXES)
+
+
+# ---------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record to append: where it goes and what must be published before it."""
+
+    event_id: str
+    topic: str
+    record: Record
+    after: int = 0  # seq of a record Kafka must acknowledge first (0: none)
+    origin: bytes | None = None  # what a dead letter needs if Kafka refuses the record
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRecord:
+    """A record that is durably on disk, with its acceptance sequence number."""
+
+    seq: int
+    event_id: str
+    topic: str
+    record: Record
+    accepted_at: float
+    after: int = 0
+
+
+Outcome = Literal["stored", "pending", "delivered"]
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What an append did with one entry: stored it, or found it pending or delivered."""
+
+    outcome: Outcome
+    record: SpooledRecord | None  # the stored row; None for a repeat
+
+
+class Refused(Exception):
+    """Raised by an operation before it writes: only that operation fails."""
+
+    def __init__(self, error: TransientError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _encode_headers(headers: tuple[tuple[str, bytes], ...]) -> bytes:
+    return orjson.dumps([[k, v.decode("latin-1")] for k, v in headers])
+
+
+def _decode_headers(blob: bytes) -> tuple[tuple[str, bytes], ...]:
+    return tuple((k, v.encode("latin-1")) for k, v in orjson.loads(blob))
+
+
+_Row = tuple[int, str, str, bytes, bytes, bytes, float, int]
+
+
+def _spooled(row: _Row) -> SpooledRecord:
+    seq, event_id, topic, key, value, headers, accepted_at, after = row
+    record = Record(key, value, _decode_headers(headers))
+    return SpooledRecord(seq, event_id, topic, record, accepted_at, after)
+
+
+def _insert(conn: sqlite3.Connection, entry: Entry, accepted_at: float) -> SpooledRecord:
+    record = entry.record
+    cursor = conn.execute(
+        "INSERT INTO events (event_id, topic, key, value, headers, accepted_at, size, after, "
+        "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.event_id,
+            entry.topic,
+            record.key,
+            record.value,
+            _encode_headers(record.headers),
+            accepted_at,
+            record.size,
+            entry.after,
+            entry.origin,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return SpooledRecord(
+        cursor.lastrowid, entry.event_id, entry.topic, record, accepted_at, entry.after
+    )
+
+
+# ---------------------------------------------------------------------------- operations
+
+
+class Work:
+    """What the writer queue holds: run inside a transaction, finish on the event loop."""
+
+    requeue: ClassVar[bool] = False
+
+    def execute(self, conn: sqlite3.Connection) -> None:
+        """Do the work inside the group's transaction (may raise `Refused` before writing)."""
+        raise NotImplementedError
+
+    def committed(self) -> list[SpooledRecord]:
+        """Records this work made durable, for the relay (after the commit)."""
+        return []
+
+    def finish(self, error: BaseException | None) -> None:
+        """Settle the caller's future with the result, or with `error`."""
+        raise NotImplementedError
+
+
+class Operation(Work, Generic[T]):
+    """A `Work` whose caller awaits a result of type `T`."""
+
+    future: asyncio.Future[T] | None = None
+    _result: T
+
+    def run(self, conn: sqlite3.Connection) -> T:
+        """Return the result; subclasses implement this."""
+        raise NotImplementedError
+
+    def execute(self, conn: sqlite3.Connection) -> None:
+        self._result = self.run(conn)
+
+    def finish(self, error: BaseException | None) -> None:
+        future = self.future
+        if future is None or future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(self._result)
+
+
+@dataclass
+class AppendEntries(Operation[list[Appended]]):
+    """Append entries atomically; a repeat of a pending or recently delivered id is skipped."""
+
+    entries: tuple[Entry, ...]
+    accepted_at: float
+    horizon: float  # delivered ids older than this no longer count as repeats
+    refuse: TransientError | None = None  # set by the writer when the volume is low
+
+    def committed(self) -> list[SpooledRecord]:
+        return [a.record for a in self._result if a.record is not None]
+
+    def run(self, conn: sqlite3.Connection) -> list[Appended]:
+        if self.refuse is not None:
+            raise Refused(self.refuse)
+        appended: list[Appended] = []
+        for entry in self.entries:
+            pending = conn.execute(
+                "SELECT 1 FROM events WHERE event_id = ? LIMIT 1", (entry.event_id,)
+            ).fetchone()
+            if pending is not None:
+                appended.append(Appended("pending", None))
+                continue
+            delivered = conn.execute(
+                "SELECT 1 FROM delivered WHERE event_id = ? AND acked_at >= ?",
+                (entry.event_id, self.horizon),
+            ).fetchone()
+            if delivered is not None:
+                appended.append(Appended("delivered", None))
+                continue
+            appended.append(Appended("stored", _insert(conn, entry, self.accepted_at)))
+        return appended
+
+
+@dataclass
+class Replace(Operation[SpooledRecord]):
+    """Swap a record for another in the same place of the order (dead-lettering)."""
+
+    old: SpooledRecord
+    entry: Entry
+
+    def committed(self) -> list[SpooledRecord]:
+        return [self._result]
+
+    def run(self, conn: sqlite3.Connection) -> SpooledRecord:
+        conn.execute("DELETE FROM events WHERE seq = ?", (self.old.seq,))
+        return _insert(conn, self.entry, self.old.accepted_at)
+
+
+@dataclass
+class MarkDone(Operation[None]):
+    """Forget delivered records and remember their ids in the dedup window."""
+
+    seqs: tuple[int, ...]
+    event_ids: tuple[str, ...]
+    acked_at: float
+    requeue: ClassVar[bool] = True
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        conn.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in self.seqs])
+        conn.executemany(
+            "INSERT OR REPLACE INTO delivered (event_id, acked_at) VALUES (?, ?)",
+            [(i, self.acked_at) for i in self.event_ids],
+        )
+
+
+@dataclass
+class Discard(Operation[None]):
+    """Forget records that can never be delivered (their loss has been logged)."""
+
+    seqs: tuple[int, ...]
+    requeue: ClassVar[bool] = True
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        conn.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in self.seqs])
+
+
+@dataclass
+class ReadAfter(Operation[list[SpooledRecord]]):
+    """Pending records above `seq` (of one topic, or all), in order, within both limits."""
+
+    seq: int
+    limit: int
+    max_bytes: int | None
+    topic: str | None
+
+    def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
+        if self.topic is None:
+            rows: Iterable[_Row] = conn.execute(
+                f"SELECT {_ROW} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (self.seq, self.limit),
+            )
+        else:
+            rows = conn.execute(
+                f"SELECT {_ROW} FROM events WHERE topic = ? AND seq > ? "  # noqa: S608
+                "ORDER BY seq LIMIT ?",
+                (self.topic, self.seq, self.limit),
+            )
+        found: list[SpooledRecord] = []
+        size = 0
+        for row in rows:
+            found.append(_spooled(row))
+            size += found[-1].record.size
+            if self.max_bytes is not None and size >= self.max_bytes:
+                break
+        return found
+
+
+@dataclass
+class PendingTopics(Operation[list[str]]):
+    """The topics that have pending records."""
+
+    def run(self, conn: sqlite3.Connection) -> list[str]:
+        return [str(t) for (t,) in conn.execute("SELECT DISTINCT topic FROM events")]
+
+
+@dataclass
+class ReadOrigin(Operation[bytes | None]):
+    """The dead-letter material stored with a record, if any."""
+
+    seq: int
+
+    def run(self, conn: sqlite3.Connection) -> bytes | None:
+        row = conn.execute("SELECT origin FROM events WHERE seq = ?", (self.seq,)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Figures only the database knows: the oldest pending record and the dedup window."""
+
+    oldest_accepted_at: float | None
+    delivered_entries: int
+
+
+@dataclass
+class Prune(Operation[Counts]):
+    """Drop dedup entries older than `horizon` and beyond `max_entries`; report counts."""
+
+    horizon: float
+    max_entries: int
+
+    def run(self, conn: sqlite3.Connection) -> Counts:
+        conn.execute("DELETE FROM delivered WHERE acked_at < ?", (self.horizon,))
+        (entries,) = conn.execute("SELECT COUNT(*) FROM delivered").fetchone()
+        if entries > self.max_entries:
+            conn.execute(
+                "DELETE FROM delivered WHERE event_id IN (SELECT event_id FROM delivered "
+                "ORDER BY acked_at LIMIT ?)",
+                (entries - self.max_entries,),
+            )
+            entries = self.max_entries
+        row = conn.execute("SELECT accepted_at FROM events ORDER BY seq LIMIT 1").fetchone()
+        return Counts(float(row[0]) if row else None, int(entries))
