@@ -1,1 +1,4 @@
-"""Shared test helpers: a real Kafka broker (``broker``) and throw-away TLS material (``certs``)."""
+"""
+Shared test helpers: a real Kafka broker (``broker``), throw-away TLS material (``certs``),
+a fake ARGOS REST API (``fake_argos``).
+"""
