@@ -151,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         note = ""
         if result.partitions != spec.partitions:
             note = f" (asked for {spec.partitions}; partitions are never changed here)"
-        print(f"{result.outcome}: {result.name} ({result.partitions} partitions){note}")
+        plural = "" if result.partitions == 1 else "s"
+        print(f"{result.outcome}: {result.name} ({result.partitions} partition{plural}){note}")
     return 0
 
 
