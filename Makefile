@@ -10,15 +10,17 @@ LINT_PATHS := bridge tests bench scripts deploy/kafka
 .PHONY: help install kafka-fetch kafka-up kafka-down run test test-fast lint format typecheck check bench schemas-check clean
 
 help:
-	@echo "make run        start a local Kafka broker and the bridge (prints a curl to try)"
+	@echo "make run        start a local Kafka broker and the bridge (prints a curl to try);"
+	@echo "                with BRIDGE_KAFKA_BOOTSTRAP_SERVERS set, the bridge on your own cluster"
 	@echo "make test       install everything and run the whole suite (starts its own brokers)"
 	@echo "make check      lint + format check + mypy --strict + tests (exactly what CI runs)"
 	@echo "make bench      throughput/latency benchmark against a real broker"
 	@echo "make kafka-up / kafka-down   the local dev broker on 127.0.0.1:9092"
 
 $(STAMP): pyproject.toml
+	@echo "installing Python dependencies into $(VENV) (first run, ~30 s)…"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +34,9 @@ kafka-up: kafka-fetch
 kafka-down:
 	@test -x $(BIN)/python && $(KAFKACTL) down || true
 
-run: kafka-fetch
+# No kafka-fetch here: with BRIDGE_KAFKA_BOOTSTRAP_SERVERS set (your own cluster) `make run`
+# needs neither Java nor Maven; otherwise scripts/run-dev.sh fetches and starts the broker.
+run: $(STAMP)
 	@BIN=$(BIN) scripts/run-dev.sh
 
 test: kafka-fetch

@@ -1,8 +1,8 @@
-"""Pytest-side helpers around ``deploy/kafka/kafkactl.py``.
+"""Pytest-side helpers around the broker tool, the package ``deploy/kafka/kafkactl/``.
 
-``deploy/`` is not a Python package, so the module is loaded by path and registered as
-``kafkactl`` in ``sys.modules`` (mypy finds it as ``kafkactl`` when ``deploy/kafka`` is on its
-path or the file is passed on the command line). Typical use in a conftest or test module::
+``deploy/`` is not a Python package, so the package is loaded by path and registered as
+``kafkactl`` in ``sys.modules`` (mypy finds it as ``kafkactl`` through ``mypy_path =
+"deploy/kafka"``). Typical use in a conftest or test module::
 
     @pytest.fixture(scope="session", name="brokers")
     def _brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPool]:
@@ -22,23 +22,30 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The command line entry (``python deploy/kafka/kafkactl.py <command>``).
 KAFKACTL_PATH = REPO_ROOT / "deploy" / "kafka" / "kafkactl.py"
+#: The package it runs.
+KAFKACTL_PACKAGE = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
 
 
 def load_kafkactl() -> ModuleType:
-    """Import deploy/kafka/kafkactl.py once per process, as module ``kafkactl``."""
+    """Import the package deploy/kafka/kafkactl once per process, as ``kafkactl``."""
+    init = KAFKACTL_PACKAGE / "__init__.py"
     existing = sys.modules.get("kafkactl")
-    if existing is not None and Path(getattr(existing, "__file__", "")) == KAFKACTL_PATH:
+    if existing is not None and Path(getattr(existing, "__file__", "")) == init:
         return existing
-    spec = importlib.util.spec_from_file_location("kafkactl", KAFKACTL_PATH)
+    spec = importlib.util.spec_from_file_location(
+        "kafkactl", init, submodule_search_locations=[str(KAFKACTL_PACKAGE)]
+    )
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {KAFKACTL_PATH}")
+        raise ImportError(f"cannot load {KAFKACTL_PACKAGE}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["kafkactl"] = module  # dataclasses resolve annotations through sys.modules
+    sys.modules["kafkactl"] = module  # its submodules import `kafkactl.<name>`
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules["kafkactl"]
+        for name in [name for name in sys.modules if name.partition(".")[0] == "kafkactl"]:
+            del sys.modules[name]
         raise
     return module
 
@@ -51,6 +58,7 @@ if TYPE_CHECKING:
         BrokerConfig,
         BrokerStartError,
         KafkaCtlError,
+        fetch,
         pick_free_port,
         probe_metadata,
     )
@@ -59,10 +67,12 @@ else:
     BrokerConfig = kafkactl.BrokerConfig
     BrokerStartError = kafkactl.BrokerStartError
     KafkaCtlError = kafkactl.KafkaCtlError
+    fetch = kafkactl.fetch
     pick_free_port = kafkactl.pick_free_port
     probe_metadata = kafkactl.probe_metadata
 
 __all__ = [
+    "KAFKACTL_PACKAGE",
     "KAFKACTL_PATH",
     "SECURE_PLAIN_USERS",
     "SECURE_SCRAM_USERS",
@@ -72,6 +82,7 @@ __all__ = [
     "BrokerStartError",
     "KafkaCtlError",
     "ensure_libs",
+    "fetch",
     "kafkactl",
     "load_kafkactl",
     "pick_free_port",
@@ -86,8 +97,7 @@ SECURE_SCRAM_USERS = {"carol": "carol-secret"}
 
 def ensure_libs() -> Path:
     """The broker jar dir, resolving it with Maven first if the pom changed (else instant)."""
-    libdir: Path = kafkactl.fetch()
-    return libdir
+    return fetch()
 
 
 class BrokerPool:

@@ -1,0 +1,1 @@
+"""Tests of the developer scripts in scripts/ (topic creation, `make run`)."""
