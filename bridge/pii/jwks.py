@@ -124,7 +124,7 @@ class JwksFileKek:
             raise KeyUnavailableError(str(kek_kid), f"no KEK with kid {kek_kid!r} in the set")
         try:
             plaintext = jwe.decrypt_compact(wrapped_key, key, registry=_REGISTRY).plaintext
-        except JoseError:
+        except (JoseError, ValueError):
             raise TamperedError("wrapped key does not unwrap: modified or wrong KEK") from None
         return dek_from_jwk(plaintext or b"", subject=subject, kid=kid)
 

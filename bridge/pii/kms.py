@@ -53,6 +53,7 @@ KMS_ALG = "aws-kms"
 DEFAULT_CACHE_SIZE = 10_000
 _GONE = {"NotFoundException", "DisabledException", "KMSInvalidStateException"}
 _GONE |= {"AccessDeniedException", "IncorrectKeyException", "InvalidKeyUsageException"}
+_GONE |= {"ValidationException", "InvalidArnException"}  # a malformed key id never works
 
 
 @dataclass(frozen=True, slots=True)

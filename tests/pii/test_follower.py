@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from structlog.testing import capture_logs
 
 from bridge.pii.envelope import protect_envelope
 from bridge.pii.follower import KeysTopicFollower
@@ -97,16 +98,29 @@ async def test_decrypt_event_catches_up_before_saying_erased(
 async def test_malformed_key_records_are_skipped(
     kafka: Broker, keys_topic: str, producer: AIOKafkaProducer, kek: JwksFileKek
 ) -> None:
-    """A malformed record is counted and skipped; the records after it are applied."""
-    await producer.send_and_wait(keys_topic, b"{}", key=b"sub-1/kid", partition=0)
+    """A malformed record is counted, skipped and logged without its content."""
+    await producer.send_and_wait(keys_topic, b'{"k":"CANARY"}', key=b"sub-1/kid", partition=0)
     dek = new_data_key("sub-2")
     key, value = key_record(dek, await kek.wrap(dek), created_at=NOW)
     await producer.send_and_wait(keys_topic, value, key=key, partition=0)
     decryptor = Decryptor(kek)
-    async with KeysTopicFollower(
-        decryptor, bootstrap_servers=kafka.bootstrap, topic=keys_topic
-    ) as follower:
-        assert (1, True) == (follower.skipped, dek.kid in decryptor)
+    with capture_logs() as logs:
+        async with KeysTopicFollower(
+            decryptor, bootstrap_servers=kafka.bootstrap, topic=keys_topic
+        ) as follower:
+            assert (1, True) == (follower.skipped, dek.kid in decryptor)
+    skipped = [entry for entry in logs if entry["event"] == "pii.key_record_skipped"]
+    expected = [
+        {
+            "event": "pii.key_record_skipped",
+            "log_level": "warning",
+            "partition": 0,
+            "offset": 0,
+            "error": "pii_key_record_invalid",
+        }
+    ]
+    assert expected == skipped
+    assert "CANARY" not in repr(logs)
 
 
 async def test_start_times_out_when_the_topic_never_appears(
