@@ -141,7 +141,7 @@ class _Replayer:
             )
             if not self._dry_run:
                 topic = self._settings.topic_for(project)
-                partition = await self._publisher.partition_for(topic, event.record.key)
+                partition = await self._publisher.partition_for(topic, event.record.key, wait_s=10)
                 await self._publisher.publish(topic, partition, [event.record])
         except BridgeError as exc:
             summary.failed[exc.code] += 1

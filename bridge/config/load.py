@@ -6,6 +6,7 @@ projects). Every secret setting `BRIDGE_X` may instead be given as
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from collections.abc import Mapping
 from typing import get_args
@@ -192,11 +193,43 @@ def _kafka(env: Env) -> KafkaSettings:
         env.error(
             "BRIDGE_KAFKA_SSL_CERTFILE: a client certificate needs BRIDGE_KAFKA_SSL_KEYFILE too"
         )
+    missing = False
     for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         path = getattr(settings, name)
         if path is not None and not path.is_file():
             env.error(f"BRIDGE_KAFKA_{name.upper()}: {path} is not a readable file")
+            missing = True
+    if protocol.endswith("SSL") and not missing:
+        _check_tls(env, settings)
     return settings
+
+
+def _check_tls(env: Env, settings: KafkaSettings) -> None:
+    """Build the TLS context once at startup, so a bad file fails here, naming its setting."""
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+        )
+    except (ssl.SSLError, OSError, ValueError):
+        env.error(f"BRIDGE_KAFKA_SSL_CAFILE: {settings.ssl_cafile} is not a PEM CA bundle")
+        return
+    if settings.ssl_certfile is None or settings.ssl_keyfile is None:
+        return
+    password = settings.ssl_key_password.value if settings.ssl_key_password else None
+    try:
+        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password)
+    except ssl.SSLError as exc:
+        if "PEM lib" in str(exc) or "bad decrypt" in str(exc).lower() or password:
+            env.error(
+                "BRIDGE_KAFKA_SSL_KEYFILE: the client certificate and key cannot be loaded "
+                "(not PEM, not matching, or BRIDGE_KAFKA_SSL_KEY_PASSWORD is wrong)"
+            )
+        else:
+            env.error(
+                f"BRIDGE_KAFKA_SSL_CERTFILE: cannot load the client certificate ({exc.reason})"
+            )
+    except (OSError, ValueError):
+        env.error("BRIDGE_KAFKA_SSL_CERTFILE: the client certificate or key cannot be read")
 
 
 def _http(env: Env) -> HttpSettings:

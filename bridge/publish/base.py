@@ -57,8 +57,11 @@ class Publisher(Protocol):
     async def probe(self) -> bool:
         """Ask the cluster for metadata now (connecting if needed); return `connected`."""
 
-    async def partition_for(self, topic: str, key: bytes) -> int:
-        """Return the partition for `key` (raises PublishError without metadata)."""
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
+        """
+        Return the partition for `key` from the topic's metadata, waiting at most
+        `wait_s` seconds for metadata not known yet (raises PublishError without it).
+        """
 
     async def publish(
         self, topic: str, partition: int, records: Sequence[Record]

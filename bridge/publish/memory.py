@@ -57,7 +57,7 @@ class MemoryPublisher:
         self._started = True  # like the Kafka adapter, a probe (re)connects
         return self.connected
 
-    async def partition_for(self, topic: str, key: bytes) -> int:
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
         self._check()
         return zlib.crc32(key) % self.partitions
 

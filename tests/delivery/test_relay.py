@@ -226,7 +226,7 @@ class PickyPublisher(MemoryPublisher):
         super().__init__(partitions=2)
         self.blocked = blocked
 
-    async def partition_for(self, topic: str, key: bytes) -> int:
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
         if topic in self.blocked:
             raise PublishError(f"no metadata for {topic}")
         return await super().partition_for(topic, key)
