@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 KAFKACTL := $(BIN)/python deploy/kafka/kafkactl.py
 LINT_PATHS := bridge tests bench scripts deploy/kafka
 
-.PHONY: help install kafka-fetch kafka-up kafka-down run test test-fast lint format typecheck check bench schemas-check clean
+.PHONY: help install kafka-fetch kafka-up kafka-down run test test-fast lint format typecheck check bench schemas-check image clean
 
 help:
 	@echo "make run        start a local Kafka broker and the bridge (prints a curl to try)"
@@ -15,6 +15,7 @@ help:
 	@echo "make check      lint + format check + mypy --strict + tests (exactly what CI runs)"
 	@echo "make bench      throughput/latency benchmark against a real broker"
 	@echo "make kafka-up / kafka-down   the local dev broker on 127.0.0.1:9092"
+	@echo "make image      build the container image (podman or docker; prints size and build time)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,11 @@ check: lint typecheck schemas-check test
 
 bench: kafka-fetch
 	$(BIN)/python -m bench.run
+
+# deploy/Dockerfile -> kyc-bridge:local (IMAGE=, BASE_IMAGE=, CA_BUNDLE=, PIP_CONF=: see the
+# script). Installs podman first where no engine is there (root + apt-get).
+image:
+	@scripts/build-image.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,11 +1,11 @@
 """
 Static checks of everything under deploy/ (and the root .dockerignore).
 
-Nothing here needs Docker, Kubernetes or Kafka: the files are parsed and checked
-against the bridge itself. The known `BRIDGE_*` names come from the string
-literals in bridge/config.py, and the effective settings of each deployment come
-from `bridge.config.load_settings` applied to the environment that deployment
-would give the container, so the checks follow the code automatically.
+The files are parsed and checked against the bridge itself. The known `BRIDGE_*`
+names come from the string literals in bridge/config.py, and the effective settings
+of each deployment come from `bridge.config.load_settings` applied to the environment
+that deployment would give the container, so the checks follow the code automatically.
+Nothing here needs Docker, Kubernetes or Kafka.
 """
 
 from __future__ import annotations
@@ -130,11 +130,18 @@ def _words(args: str) -> list[str]:
     return list(json.loads(args)) if args.startswith("[") else shlex.split(args)
 
 
-def _copies() -> list[tuple[dict[str, str], list[str], str]]:
-    """(flags, sources, destination) of every COPY/ADD."""
+def _global_args() -> dict[str, str]:
+    """Defaults of the ARGs declared before the first FROM (usable in every FROM)."""
+    args = [i.args for i in _dockerfile() if i.stage == -1 and i.keyword == "ARG"]
+    return dict(a.partition("=")[::2] for a in args)
+
+
+def _copies(*, final: bool = False) -> list[tuple[dict[str, str], list[str], str]]:
+    """(flags, sources, destination) of every COPY/ADD (of the runtime stage only if `final`)."""
     result = []
+    last = max(i.stage for i in _dockerfile())
     for instruction in _dockerfile():
-        if instruction.keyword not in {"COPY", "ADD"}:
+        if instruction.keyword not in {"COPY", "ADD"} or (final and instruction.stage != last):
             continue
         words = shlex.split(instruction.args)
         flags = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
@@ -198,9 +205,9 @@ def _container() -> dict[str, Any]:
     return container
 
 
-def _k8s_env() -> dict[str, str]:
+def _k8s_env(image_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the sidecar's process sees: image ENV < envFrom ConfigMaps < env."""
-    env = _image_bridge_env()
+    env = dict(_image_bridge_env() if image_env is None else image_env)
     configmaps = {c["metadata"]["name"]: c.get("data", {}) for c in _k8s("ConfigMap")}
     for source in _container().get("envFrom", []):
         env.update({k: str(v) for k, v in configmaps[source["configMapRef"]["name"]].items()})
@@ -221,8 +228,9 @@ def _service() -> dict[str, Any]:
     return service
 
 
-def _compose_env() -> dict[str, str]:
-    env = _image_bridge_env()
+def _compose_env(image_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the compose service's process sees: image ENV < `environment`."""
+    env = dict(_image_bridge_env() if image_env is None else image_env)
     raw = _service().get("environment", {})
     if isinstance(raw, list):
         raw = dict(item.partition("=")[::2] for item in raw)
@@ -374,6 +382,7 @@ def test_dockerfile_copy_sources_exist_and_are_in_the_context() -> None:
         ("var/spool/spool.sqlite3", True),
         ("bridge/__pycache__/cli.cpython-311.pyc", True),
         ("pyproject.toml", False),
+        ("README.md", False),
         ("bridge/cli.py", False),
         ("bridge/py.typed", False),
         ("schemas/envelope.v1.schema.json", False),
@@ -385,19 +394,32 @@ def test_dockerignore(path: str, ignored: bool) -> None:
 
 
 def test_dockerfile_base_images_are_pinned() -> None:
-    """Every FROM names an earlier stage or an image with an explicit, non-latest tag."""
+    """
+    Every FROM names an earlier stage or an image with an explicit, non-latest tag
+    (a build argument counts with its default).
+    """
     stages: set[str] = set()
+    defaults = _global_args()
     for instruction in _dockerfile():
         if instruction.keyword != "FROM":
             continue
         words = [w for w in instruction.args.split() if not w.startswith("--")]
-        image = words[0]
+        image = re.sub(r"\$\{?(\w+)\}?", lambda m: defaults[m[1]], words[0])
         if image not in stages:
             tag = image.rpartition("/")[2].partition(":")[2]
             assert "@sha256:" in image or (tag and tag != "latest"), f"FROM {image}: unpinned"
         if len(words) == 3 and words[1].upper() == "AS":
             stages.add(words[2])
     assert len([i for i in _dockerfile() if i.keyword == "FROM"]) >= 2, "not multi-stage"
+
+
+def test_dockerfile_production_base_is_python_311_slim() -> None:
+    """The base image argument defaults to the official python:3.11-slim (digest allowed)."""
+    base = _global_args()["BASE_IMAGE"]
+    pattern = r"(docker\.io/library/)?python:3\.11-slim(@sha256:[0-9a-f]{64})?"
+    assert re.fullmatch(pattern, base), base
+    froms = [i.args.split()[0] for i in _dockerfile() if i.keyword == "FROM"]
+    assert ["${BASE_IMAGE}", "${BASE_IMAGE}"] == froms
 
 
 def test_dockerfile_runs_as_the_pod_user() -> None:
@@ -470,7 +492,7 @@ def test_image_puts_schemas_next_to_the_bridge_package() -> None:
     pythonpath = PurePosixPath(_image_env()["PYTHONPATH"])
     destinations = [
         PurePosixPath(dest)
-        for flags, sources, dest in _copies()
+        for flags, sources, dest in _copies(final=True)
         if "from" not in flags and [s.strip("/") for s in sources] == ["schemas"]
     ]
     assert destinations == [pythonpath / "schemas"]
