@@ -40,7 +40,7 @@ test: kafka-fetch
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not kafka and not slow"
+	$(BIN)/pytest -m "not kafka and not slow and not container"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
