@@ -5,7 +5,10 @@ The files are parsed and checked against the bridge itself. The known `BRIDGE_*`
 names come from the string literals in bridge/config.py, and the effective settings
 of each deployment come from `bridge.config.load_settings` applied to the environment
 that deployment would give the container, so the checks follow the code automatically.
-Nothing here needs Docker, Kubernetes or Kafka.
+
+Only the tests marked `container` need more: they compare the Kubernetes example
+and the compose file with what the image built from deploy/Dockerfile actually
+declares (`podman image inspect`; the `image` fixture in tests/deploy/conftest.py).
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -27,6 +30,7 @@ import yaml
 import bridge
 import bridge.schemas
 from bridge.config import Settings, load_settings
+from tests.deploy.container import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -662,3 +666,89 @@ def test_kustomization_lists_the_manifests_but_not_the_example_secret() -> None:
     resources = set(kustomization["resources"])
     present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert resources == present - {"secret.example.yaml"}
+
+
+# ------------------------------------------------------------------- the built image
+
+_Test = TypeVar("_Test", bound=Callable[..., None])
+
+
+def _needs_image(test: _Test) -> _Test:
+    """Mark a test that inspects the image built from deploy/Dockerfile."""
+    for mark in (pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1800)):
+        test = mark(test)
+    return test
+
+
+def _inspected_env(image: BuildResult) -> dict[str, str]:
+    """The built image's Env as a mapping."""
+    env: list[str] = image.inspect()["Config"]["Env"]
+    return dict(item.partition("=")[::2] for item in env)
+
+
+def _inspected_bridge_env(image: BuildResult) -> dict[str, str]:
+    return {k: v for k, v in _inspected_env(image).items() if k.startswith("BRIDGE_")}
+
+
+@_needs_image
+def test_static_image_env_is_the_built_images(image: BuildResult) -> None:
+    """
+    The ENV these static checks read from the Dockerfile is what the built image
+    carries (PATH aside: it extends the base image's), so the checks above hold.
+    """
+    expected = {k: v for k, v in _image_env().items() if k != "PATH"}
+    inspected = _inspected_env(image)
+    assert expected == {k: inspected.get(k) for k in expected}
+    assert expected.keys() >= _inspected_bridge_env(image).keys()
+
+
+@_needs_image
+def test_built_image_env_names_are_read_by_the_bridge(image: BuildResult) -> None:
+    """Every BRIDGE_* variable the built image sets is a setting bridge/config.py reads."""
+    names, _ = _config_names()
+    assert set() == _inspected_bridge_env(image).keys() - names
+
+
+@_needs_image
+@pytest.mark.parametrize(
+    ("where", "env", "declared_port"),
+    [
+        ("kubernetes", _k8s_env, lambda: _port_number("http")),
+        (
+            "compose",
+            _compose_env,
+            lambda: int(str(_service()["ports"][0]).rpartition(":")[2].partition("/")[0]),
+        ),
+    ],
+)
+def test_manifests_use_the_port_and_volume_the_image_declares(
+    image: BuildResult, where: str, env: Any, declared_port: Any
+) -> None:
+    """
+    With the built image's ENV underneath, each deployment's bridge listens on a
+    port the image exposes (and the manifest publishes) and keeps its spool in the
+    image's VOLUME.
+    """
+    settings = _settings_for({"BRIDGE_AUTH_TOKENS": TOKEN, **env(_inspected_bridge_env(image))})
+    config = image.inspect()["Config"]
+    assert {f"{settings.http.port}/tcp"} == set(config["ExposedPorts"]), where
+    assert settings.http.port == declared_port(), where
+    assert {str(settings.spool.directory)} == set(config["Volumes"]), where
+
+
+@_needs_image
+def test_pod_user_is_the_images_user(image: BuildResult) -> None:
+    """runAsUser:runAsGroup and the pod's fsGroup are the uid and gid the image runs as."""
+    context = _container()["securityContext"]
+    assert f"{context['runAsUser']}:{context['runAsGroup']}" == image.inspect()["Config"]["User"]
+    assert context["runAsGroup"] == _pod()["securityContext"]["fsGroup"]
+
+
+@_needs_image
+def test_manifests_run_the_images_entrypoint(image: BuildResult) -> None:
+    """The image runs `kyc-bridge serve`; the pod passes the same args, compose keeps them."""
+    config = image.inspect()["Config"]
+    assert (["kyc-bridge"], ["serve"]) == (config["Entrypoint"], config["Cmd"])
+    assert config["Cmd"] == _container().get("args", config["Cmd"])
+    assert "command" not in _container()
+    assert {"entrypoint", "command"}.isdisjoint(_service())
