@@ -170,7 +170,8 @@ def build_image(context: Path, tag: str, base_image: str) -> BuildResult:
     started = time.monotonic()
     done = subprocess.run(
         [str(SCRIPTS / "build-image.sh")],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # the build's steps and errors in order
         text=True,
         timeout=1200,
         check=False,
@@ -182,7 +183,7 @@ def build_image(context: Path, tag: str, base_image: str) -> BuildResult:
             "BASE_IMAGE": base_image,
         },
     )
-    return BuildResult(tag, done.returncode, done.stdout + done.stderr, time.monotonic() - started)
+    return BuildResult(tag, done.returncode, done.stdout, time.monotonic() - started)
 
 
 @dataclass
