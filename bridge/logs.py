@@ -8,6 +8,12 @@ processor that runs last before rendering, so nothing bypasses it:
   every string, exception text and traceback included.
 
 Log lines never carry payloads by design; redaction is the safety net.
+
+Library lines (aiokafka, aiohttp, asyncio) are rate-limited: during an outage
+aiokafka repeats the same few errors many times a second. Each message
+template passes once per interval; the first repeat after the interval
+carries the number of repeats it stands for (`suppressed`). The bridge's own
+lines (state transitions included) are never limited.
 """
 
 from __future__ import annotations
@@ -15,14 +21,15 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import TextIO
 
 import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["PERSONAL_KEYS", "Redactor", "configure_logging"]
+__all__ = ["PERSONAL_KEYS", "LibraryRateLimit", "Redactor", "configure_logging"]
 
 REDACTED = "[redacted]"
 _PLAIN = (int, float, bool)
@@ -101,6 +108,32 @@ class Redactor:
         return cleaned
 
 
+class LibraryRateLimit(logging.Filter):
+    """A stdlib filter: one line per (logger, level, message template) per interval."""
+
+    def __init__(
+        self, interval_s: float = 60.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._interval = interval_s
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._seen[key] = (last[0], last[1] + 1)
+            return False
+        if last is not None and last[1]:
+            record.suppressed = last[1]
+        if len(self._seen) > 1024:  # templates are few; never let the table grow
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        return True
+
+
 def configure_logging(level: str, redactor: Redactor, *, stream: TextIO | None = None) -> None:
     """Configure structlog and the stdlib root logger once, at startup."""
     out = stream or sys.stdout
@@ -122,6 +155,7 @@ def configure_logging(level: str, redactor: Redactor, *, stream: TextIO | None =
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
+    handler.addFilter(LibraryRateLimit())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
@@ -129,7 +163,11 @@ def configure_logging(level: str, redactor: Redactor, *, stream: TextIO | None =
                 _stdlib_fields,
                 render,
             ],
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(allow=["suppressed"]),
+                *shared,
+            ],
         )
     )
     root = logging.getLogger()

@@ -23,7 +23,7 @@ from bridge import crypto
 from bridge.config import load_settings
 from bridge.ingress.app import create_app
 from bridge.ingress.state import SERVICES
-from bridge.logs import Redactor, configure_logging
+from bridge.logs import LibraryRateLimit, Redactor, configure_logging
 from bridge.publish.memory import MemoryPublisher
 
 TOKEN = "canary-token-TKN-7f3a9c2e"
@@ -153,3 +153,23 @@ def test_redactor_masks_personal_keys_and_secrets() -> None:
         "msg": "[redacted]",
     }
     assert expected == event
+
+
+def test_library_lines_are_rate_limited_per_message_template() -> None:
+    """Regression: ~40 aiokafka lines/s during an outage; each template now passes once a minute."""
+    now = [0.0]
+    limit = LibraryRateLimit(60.0, clock=lambda: now[0])
+
+    def record(msg: str, *args: object, name: str = "aiokafka") -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+
+    passed = [
+        limit.filter(record("Unable connect to node with id %s: %s", 1, i)) for i in range(1000)
+    ]
+    assert 1 == sum(passed)
+    assert limit.filter(record("Unable to update metadata from %s", [1]))  # another template
+    assert limit.filter(record("Unable connect to node with id %s: %s", 1, 0, name="other"))
+    now[0] = 61.0
+    again = record("Unable connect to node with id %s: %s", 1, 2)
+    assert limit.filter(again)
+    assert 999 == again.__dict__["suppressed"]

@@ -11,6 +11,9 @@ import tomllib
 from collections.abc import Mapping
 from typing import get_args
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from bridge.config.env import Env
 from bridge.config.settings import (
     DEFAULT_PROJECT,
@@ -205,7 +208,7 @@ def _kafka(env: Env) -> KafkaSettings:
 
 
 def _check_tls(env: Env, settings: KafkaSettings) -> None:
-    """Build the TLS context once at startup, so a bad file fails here, naming its setting."""
+    """Load every TLS file once at startup, so a bad one fails here, naming its setting."""
     try:
         context = ssl.create_default_context(
             cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
@@ -215,21 +218,29 @@ def _check_tls(env: Env, settings: KafkaSettings) -> None:
         return
     if settings.ssl_certfile is None or settings.ssl_keyfile is None:
         return
+    try:
+        x509.load_pem_x509_certificate(settings.ssl_certfile.read_bytes())
+    except (ValueError, OSError):
+        env.error(f"BRIDGE_KAFKA_SSL_CERTFILE: {settings.ssl_certfile} is not a PEM certificate")
+        return
     password = settings.ssl_key_password.value if settings.ssl_key_password else None
     try:
-        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password)
-    except ssl.SSLError as exc:
-        if "PEM lib" in str(exc) or "bad decrypt" in str(exc).lower() or password:
-            env.error(
-                "BRIDGE_KAFKA_SSL_KEYFILE: the client certificate and key cannot be loaded "
-                "(not PEM, not matching, or BRIDGE_KAFKA_SSL_KEY_PASSWORD is wrong)"
-            )
+        serialization.load_pem_private_key(
+            settings.ssl_keyfile.read_bytes(), password.encode() if password else None
+        )
+    except TypeError:  # encrypted without a password, or a password for a plain key
+        env.error("BRIDGE_KAFKA_SSL_KEY_PASSWORD: missing, or given for an unencrypted key")
+        return
+    except (ValueError, OSError) as exc:
+        if password and "decrypt" in str(exc).lower():
+            env.error("BRIDGE_KAFKA_SSL_KEY_PASSWORD: does not decrypt the client key")
         else:
-            env.error(
-                f"BRIDGE_KAFKA_SSL_CERTFILE: cannot load the client certificate ({exc.reason})"
-            )
-    except (OSError, ValueError):
-        env.error("BRIDGE_KAFKA_SSL_CERTFILE: the client certificate or key cannot be read")
+            env.error(f"BRIDGE_KAFKA_SSL_KEYFILE: {settings.ssl_keyfile} is not a PEM private key")
+        return
+    try:
+        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password)
+    except (ssl.SSLError, OSError, ValueError):
+        env.error("BRIDGE_KAFKA_SSL_KEYFILE: the key does not match BRIDGE_KAFKA_SSL_CERTFILE")
 
 
 def _http(env: Env) -> HttpSettings:

@@ -6,9 +6,9 @@ them. Concurrent operations share one transaction and one fsync (group
 commit); the operations themselves live in `bridge.delivery.spool.ops`.
 
 The spool keeps the room it needs to make progress: while the free space of
-its volume is below `min_free_bytes`, new appends are refused (503) but
-deliveries can still be recorded, so a full disk drains as soon as Kafka is
-back.
+its volume (plus the pages the database can reuse) is below `min_free_bytes`,
+new appends are refused (503) but deliveries can still be recorded, so a full
+disk drains as soon as Kafka is back, and appends resume by themselves.
 """
 
 from __future__ import annotations
@@ -255,9 +255,12 @@ class Spool:
         migrate(conn)
         return conn
 
-    def _free_bytes(self) -> int:
+    def _free_bytes(self, conn: sqlite3.Connection) -> int:
+        """Free space for new records: the volume's, plus pages the database can reuse."""
         stats = os.statvfs(self._settings.directory)
-        return stats.f_bavail * stats.f_frsize
+        (pages,) = conn.execute("PRAGMA freelist_count").fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        return stats.f_bavail * stats.f_frsize + int(pages) * int(page_size)
 
     def _run(self, ready: asyncio.Future[None]) -> None:
         loop = self._loop
@@ -267,7 +270,7 @@ class Spool:
             events, size = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events"
             ).fetchone()
-            free = self._free_bytes()
+            free = self._free_bytes(conn)
         except SpoolUnavailableError as exc:
             loop.call_soon_threadsafe(_fail, ready, exc)
             return
@@ -306,8 +309,8 @@ class Spool:
         self, conn: sqlite3.Connection, group: list[Work], loop: asyncio.AbstractEventLoop
     ) -> None:
         try:
-            free = self._free_bytes()
-        except OSError:
+            free = self._free_bytes(conn)
+        except (OSError, sqlite3.Error):
             free = 0
         low = free < self._settings.min_free_bytes
         refused: dict[int, BaseException] = {}
