@@ -35,7 +35,7 @@ def _build(payload: JSONObject, project: str = "acme", *, encrypted: bool = Fals
 
 
 def _value(event: Event) -> JSONObject:
-    value = orjson.loads(event.record.value)
+    value = orjson.loads(event.record.value or b"")
     assert isinstance(value, dict)
     return value
 

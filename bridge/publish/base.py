@@ -24,16 +24,17 @@ __all__ = ["Delivery", "Publisher", "Record"]
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One Kafka record as the bridge writes it."""
+    """One Kafka record as the bridge writes it; a None value is a compaction tombstone."""
 
     key: bytes
-    value: bytes
+    value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     #: approximate wire size used for caps and batching (computed once)
     size: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        size = len(self.key) + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
+        size = len(self.key) + len(self.value or b"")
+        size += sum(len(k) + len(v) for k, v in self.headers)
         object.__setattr__(self, "size", size)
 
 

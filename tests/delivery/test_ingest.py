@@ -69,7 +69,7 @@ async def _refused(tmp_path: Path, body: bytes) -> JSONObject:
     assert [] == publisher.records("kyc.events.v1")
     assert 0 == ingest.spool.events
     await ingest.stop()
-    value = orjson.loads(dead.value)
+    value = orjson.loads(dead.value or b"")
     assert isinstance(value, dict)
     return value
 

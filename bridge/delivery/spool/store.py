@@ -29,12 +29,14 @@ from typing import TypeVar
 import structlog
 
 from bridge.config import SpoolSettings
+from bridge.delivery.spool.layout import migrate
 from bridge.delivery.spool.ops import (
     Appended,
     AppendEntries,
     Counts,
     Discard,
     Entry,
+    Follow,
     MarkDone,
     Operation,
     PendingTopics,
@@ -45,8 +47,8 @@ from bridge.delivery.spool.ops import (
     Replace,
     SpooledRecord,
     Work,
-    migrate,
 )
+from bridge.delivery.spool.side import KeyRow, SideReader, SideWrite, StateRow
 from bridge.errors import SpoolFullError, SpoolUnavailableError
 
 __all__ = ["Spool", "database_path"]
@@ -86,6 +88,7 @@ class Spool:
         self.delivered_entries = 0
         #: the acceptance time of the oldest pending record at the last `refresh`
         self.oldest_accepted_at: float | None = None
+        self._reader: SideReader | None = None
 
     @property
     def path(self) -> Path:
@@ -119,9 +122,13 @@ class Spool:
         except SpoolUnavailableError:
             self._thread = None
             raise
+        self._reader = SideReader(self.path)
 
     async def close(self) -> None:
         """Commit what is queued and stop the writer thread."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._thread is not None:
             self._ops.put(None)
             await asyncio.to_thread(self._thread.join)
@@ -145,12 +152,28 @@ class Spool:
             and not self.disk_low
         )
 
-    async def append(self, entries: Sequence[Entry]) -> list[Appended]:
+    @property
+    def side(self) -> SideReader:
         """
-        Append `entries` in one transaction and return once they are fsynced.
+        Point reads of the side tables (keys, state, cursors), on the event loop.
+
+        Raises:
+            SpoolUnavailableError: the spool is not open.
+        """
+        if self._reader is None:
+            raise SpoolUnavailableError("spool is closed")
+        return self._reader
+
+    async def append(
+        self, entries: Sequence[Entry], *, side: SideWrite | None = None
+    ) -> list[Appended]:
+        """
+        Append `entries` in one transaction and return once they are fsynced; `side`
+        rows are written in the same transaction if its primary entry is stored.
 
         An entry whose event id is pending, or was delivered within the dedup
-        window, is not stored again (its outcome says which).
+        window, is not stored again (its outcome says which), nor is an entry whose
+        in-append prerequisite was not.
 
         Raises:
             SpoolFullError: a cap or the disk reserve would be exceeded (nothing written).
@@ -166,7 +189,7 @@ class Spool:
             raise SpoolFullError("spool is full")
         self.events += count
         self.bytes += size
-        op = AppendEntries(tuple(entries), self._clock(), self._horizon())
+        op = AppendEntries(tuple(entries), self._clock(), self._horizon(), side)
         try:
             appended = await self._submit(op)
         except BaseException:
@@ -209,6 +232,15 @@ class Spool:
         in order: at most `limit`, stopping once `max_bytes` is reached (at least one).
         """
         return await self._submit(ReadAfter(seq, limit, max_bytes, topic))
+
+    async def follow(
+        self,
+        keys: Sequence[KeyRow] = (),
+        states: Sequence[StateRow] = (),
+        cursors: Sequence[tuple[str, int, int]] = (),
+    ) -> None:
+        """Record what a follower read (keys, newer states) and how far, in one transaction."""
+        await self._submit(Follow(tuple(keys), tuple(states), tuple(cursors)))
 
     async def pending_topics(self) -> list[str]:
         """Return the topics that have records waiting."""
