@@ -19,10 +19,10 @@ from bridge.errors import (
     NotJsonError,
     PlaintextRefusedError,
 )
-from bridge.events import Event, EventFactory
+from bridge.events import Draft, EventFactory
 from bridge.types import JSONObject
 
-__all__ = ["Decoded", "decode_webhook", "event_from_body"]
+__all__ = ["Decoded", "decode_webhook", "draft_from_body", "is_ciphertext"]
 
 _BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n")
 
@@ -55,6 +55,11 @@ def _ciphertext(body: bytes, parsed: JSONObject | None) -> str | None:
     if text and _BASE64.issuperset(text):
         return text.decode("ascii")
     return None
+
+
+def is_ciphertext(body: bytes) -> bool:
+    """Whether `body` is an ARGOS encrypted body (kept as received even when protected)."""
+    return _ciphertext(body, _parse_object(body)) is not None
 
 
 def decode_webhook(body: bytes, *, api_keys: Sequence[str], allow_plaintext: bool) -> Decoded:
@@ -90,17 +95,17 @@ def decode_webhook(body: bytes, *, api_keys: Sequence[str], allow_plaintext: boo
     raise DecryptionError("no configured API key decrypts the body to a JSON object")
 
 
-def event_from_body(
+def draft_from_body(
     body: bytes,
     *,
     project: ProjectSettings,
     factory: EventFactory,
     received_at: datetime,
-) -> tuple[Event, bool]:
+) -> tuple[Draft, bool]:
     """
-    Decode one body with the project's keys and policy, and build its event.
+    Decode one body with the project's keys and policy, and draft its event.
 
-    Returns the event and whether the body arrived encrypted.
+    Returns the draft and whether the body arrived encrypted.
 
     Raises:
         InvalidPayloadError: any subclass; the body cannot become an event.
@@ -110,7 +115,7 @@ def event_from_body(
         api_keys=[k.value for k in project.api_keys],
         allow_plaintext=project.allow_plaintext,
     )
-    event = factory.build(
+    draft = factory.draft(
         decoded.payload, project=project.name, received_at=received_at, encrypted=decoded.encrypted
     )
-    return event, decoded.encrypted
+    return draft, decoded.encrypted

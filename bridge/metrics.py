@@ -78,6 +78,12 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("kyc_bridge_ready", "1 when /readyz answers 200, else 0.", registry=r)
+        self.stale_events = Counter(
+            "kyc_bridge_stale_events",
+            "Events whose ARGOS status time is not newer than the submission's current state.",
+            ["event_type"],
+            registry=r,
+        )
         self.task_restarts = Counter(
             "kyc_bridge_task_restarts",
             "Background tasks that crashed and were restarted, by task.",

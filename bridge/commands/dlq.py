@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bridge.config import Settings
-from bridge.decode import event_from_body
+from bridge.decode import draft_from_body
 from bridge.errors import BridgeError
 from bridge.events import EventFactory
 from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
@@ -133,12 +133,13 @@ class _Replayer:
             summary.failed["unknown_project"] += 1
             return
         try:
-            event, _ = event_from_body(
+            draft, _ = draft_from_body(
                 body,
                 project=project,
                 factory=self._factory,
                 received_at=received_at,
             )
+            event = self._factory.finish(draft)
             if not self._dry_run:
                 topic = self._settings.topic_for(project)
                 partition = await self._publisher.partition_for(topic, event.record.key, wait_s=10)

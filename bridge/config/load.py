@@ -20,6 +20,8 @@ from bridge.config.settings import (
     HttpSettings,
     KafkaSettings,
     LogLevel,
+    PiiMode,
+    PiiSettings,
     ProjectSettings,
     SaslMechanism,
     Secret,
@@ -35,7 +37,15 @@ _KAFKA = KafkaSettings()
 _HTTP = HttpSettings()
 _SPOOL = SpoolSettings()
 _DEFAULTS = Settings(projects=())
-_PROJECT_KEYS = {"tokens", "api_keys", "topic", "allow_plaintext", "allowed_cidrs"}
+_PROJECT_KEYS = {
+    "tokens",
+    "api_keys",
+    "topic",
+    "allow_plaintext",
+    "allowed_cidrs",
+    "pii_protection",
+}
+_PII = PiiSettings()
 _MIN_TOKEN = 16
 
 
@@ -76,6 +86,17 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
     if not isinstance(plaintext, bool):
         env.error(f"BRIDGE_CONFIG_FILE: {where}.allow_plaintext: expected true or false")
         plaintext = True
+    pii: PiiMode | None = None
+    if "pii_protection" in table:
+        raw = table["pii_protection"]
+        modes = get_args(PiiMode)
+        if raw in modes:
+            pii = raw
+        else:
+            env.error(
+                f"BRIDGE_CONFIG_FILE: {where}.pii_protection: expected one of "
+                f"{', '.join(modes)}, got {raw!r}"
+            )
     return ProjectSettings(
         name=name,
         tokens=tuple(Secret(t) for t in strings("tokens")),
@@ -85,6 +106,7 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
         allowed_cidrs=env.networks(
             f"BRIDGE_CONFIG_FILE: {where}.allowed_cidrs", strings("allowed_cidrs")
         ),
+        pii_protection=pii,
     )
 
 
@@ -276,6 +298,24 @@ def _spool(env: Env) -> SpoolSettings:
     )
 
 
+def _pii(env: Env) -> PiiSettings:
+    mode = env.choice("BRIDGE_PII_PROTECTION", _PII.mode, get_args(PiiMode))
+    settings = PiiSettings(
+        mode=mode,
+        keys_topic=env.text("BRIDGE_PII_KEYS_TOPIC", _PII.keys_topic),
+        kek_file=env.path("BRIDGE_PII_KEK_FILE"),
+        kms_key_id=env.raw("BRIDGE_PII_KMS_KEY_ID"),
+        kms_region=env.raw("BRIDGE_PII_KMS_REGION"),
+        kms_endpoint_url=env.raw("BRIDGE_PII_KMS_ENDPOINT_URL"),
+        erase_on_delete=env.flag("BRIDGE_PII_ERASE_ON_DELETE", _PII.erase_on_delete),
+    )
+    if settings.kek_file is not None and settings.kms_key_id is not None:
+        env.error("BRIDGE_PII_KEK_FILE: set either it or BRIDGE_PII_KMS_KEY_ID, not both")
+    if settings.kek_file is not None and not settings.kek_file.is_file():
+        env.error(f"BRIDGE_PII_KEK_FILE: {settings.kek_file} is not a readable file")
+    return settings
+
+
 def load_settings(
     env: Mapping[str, str], *, dev_token: str | None = None, require_tokens: bool = True
 ) -> Settings:
@@ -303,9 +343,19 @@ def load_settings(
         log_level=e.choice("BRIDGE_LOG_LEVEL", _DEFAULTS.log_level, get_args(LogLevel)),
         publish_deadline_s=deadline_ms / 1000,
         shutdown_grace_s=e.number("BRIDGE_SHUTDOWN_GRACE_S", _DEFAULTS.shutdown_grace_s),
+        pii=_pii(e),
+        state_topic=e.text("BRIDGE_STATE_TOPIC", _DEFAULTS.state_topic),
     )
     if settings.topic == settings.dlq_topic:
         e.error("BRIDGE_DLQ_TOPIC: must differ from BRIDGE_TOPIC")
+    topics = [settings.topic, settings.dlq_topic, settings.pii.keys_topic, settings.state_topic]
+    if len(set(topics)) != len(topics):
+        e.error("BRIDGE_STATE_TOPIC: the events, DLQ, keys and state topics must all differ")
+    if settings.encrypts and not (settings.pii.kek_file or settings.pii.kms_key_id):
+        e.error(
+            "BRIDGE_PII_KEK_FILE: the encrypt mode needs a key-encryption key: a JWK Set "
+            "file (BRIDGE_PII_KEK_FILE) or an AWS KMS key (BRIDGE_PII_KMS_KEY_ID)"
+        )
     if e.errors:
         raise ConfigError("\n".join(e.errors), problems=tuple(e.errors))
     return settings

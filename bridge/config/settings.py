@@ -16,6 +16,8 @@ __all__ = [
     "KafkaSettings",
     "LogLevel",
     "Network",
+    "PiiMode",
+    "PiiSettings",
     "ProjectSettings",
     "SaslMechanism",
     "Secret",
@@ -25,6 +27,7 @@ __all__ = [
 ]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+PiiMode = Literal["clear", "encrypt", "redact"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -55,6 +58,8 @@ class ProjectSettings:
     topic: str | None = None
     allow_plaintext: bool = True
     allowed_cidrs: tuple[Network, ...] = ()
+    #: personal-data protection of this project's records (None: BRIDGE_PII_PROTECTION)
+    pii_protection: PiiMode | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,22 @@ class SpoolSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PiiSettings:
+    """Personal-data protection: the default mode, the data keys' topic and their KEK."""
+
+    mode: PiiMode = "clear"
+    keys_topic: str = "kyc.pii-keys.v1"
+    #: a JWK Set file of 256-bit oct keys (the first wraps new data keys)
+    kek_file: Path | None = None
+    #: or an AWS KMS key (id, ARN or alias) that wraps them without leaving KMS
+    kms_key_id: str | None = None
+    kms_region: str | None = None
+    kms_endpoint_url: str | None = None
+    #: erase a submission's data keys when ARGOS sends `delete` (protected projects)
+    erase_on_delete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the bridge needs, validated."""
 
@@ -117,10 +138,26 @@ class Settings:
     log_level: LogLevel = "INFO"
     publish_deadline_s: float = 2.0
     shutdown_grace_s: float = 20.0
+    pii: PiiSettings = PiiSettings()
+    state_topic: str = "kyc.state.v1"
 
     def topic_for(self, project: ProjectSettings) -> str:
         """Return the topic that the project's events go to."""
         return project.topic or self.topic
+
+    def pii_mode(self, project: ProjectSettings) -> PiiMode:
+        """Return the personal-data protection of the project's records."""
+        return project.pii_protection or self.pii.mode
+
+    @property
+    def protects(self) -> bool:
+        """Whether any project encrypts or redacts personal data."""
+        return any(self.pii_mode(p) != "clear" for p in self.projects)
+
+    @property
+    def encrypts(self) -> bool:
+        """Whether any project encrypts personal data (a KEK is then required)."""
+        return any(self.pii_mode(p) == "encrypt" for p in self.projects)
 
     def secrets(self) -> list[str]:
         """Every configured secret value (for the log redactor)."""

@@ -29,6 +29,8 @@ from bridge.ingress.middleware import middleware
 from bridge.ingress.state import SERVICES, Services
 from bridge.ingress.webhooks import handle_webhook
 from bridge.metrics import Metrics
+from bridge.pii import KeyEncryptionKey
+from bridge.pii.load import load_kek
 from bridge.publish import Publisher
 from bridge.publish.kafka import KafkaPublisher
 from bridge.schemas import load_registry
@@ -38,14 +40,33 @@ __all__ = ["create_app", "serve", "start_site"]
 log = structlog.get_logger("bridge.app")
 
 
-def create_app(settings: Settings, *, publisher: Publisher | None = None) -> web.Application:
-    """Build the app; resources open and close in its `cleanup_ctx`."""
+def create_app(
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    kek: KeyEncryptionKey | None = None,
+) -> web.Application:
+    """
+    Build the app; resources open and close in its `cleanup_ctx`. The KEK is the
+    configured one unless given.
+
+    Raises:
+        ConfigError: the KEK cannot be loaded (naming its setting).
+    """
     metrics = Metrics()
+    factory = EventFactory(load_registry())
+    ingest = Ingest(
+        settings,
+        publisher or KafkaPublisher(settings.kafka),
+        metrics,
+        factory=factory,
+        kek=kek or load_kek(settings.pii),
+    )
     services = Services(
         settings=settings,
         authenticator=Authenticator(settings.projects),
-        factory=EventFactory(load_registry()),
-        ingest=Ingest(settings, publisher or KafkaPublisher(settings.kafka), metrics),
+        factory=factory,
+        ingest=ingest,
         metrics=metrics,
     )
     # The body limit is enforced by the handler (JSON 413); aiohttp's own cap is a backstop.

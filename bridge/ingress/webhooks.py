@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bridge.auth import bearer_token, client_address
 from bridge.deadletter import Origin
-from bridge.decode import event_from_body
+from bridge.decode import draft_from_body
 from bridge.delivery.ingest import Receipt
 from bridge.errors import InvalidPayloadError, PayloadTooLargeError, RequestTimeoutError
 from bridge.ingress.middleware import json_response, note
@@ -86,7 +86,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         body, project.name, received_at, _request_meta(request, route.canonical if route else "")
     )
     try:
-        event, encrypted = event_from_body(
+        draft, encrypted = draft_from_body(
             body, project=project, factory=services.factory, received_at=received_at
         )
     except InvalidPayloadError as exc:
@@ -96,19 +96,19 @@ async def handle_webhook(request: web.Request) -> web.Response:
     note(
         request,
         encrypted=encrypted,
-        event_id=event.event_id,
-        event_type=event.event_type,
-        submission_id=event.subject,
+        event_id=draft.event_id,
+        event_type=draft.event_type,
+        submission_id=draft.subject,
     )
     try:
         receipt = await services.ingest.accept(
-            event, settings.topic_for(project), deadline=deadline, origin=origin
+            draft, settings.topic_for(project), deadline=deadline, origin=origin
         )
     except InvalidPayloadError:  # refused for good: already dead-lettered, body as received
         note(request, stored="dlq")
         raise
     outcome = "duplicate" if receipt.duplicate else receipt.stored
-    services.metrics.events.labels(event.event_type, outcome).inc()
+    services.metrics.events.labels(draft.event_type, outcome).inc()
     fields: dict[str, object] = {"stored": receipt.stored, "outcome": outcome}
     if receipt.delivery is not None:
         fields.update(partition=receipt.delivery.partition, offset=receipt.delivery.offset)

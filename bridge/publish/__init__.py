@@ -7,6 +7,6 @@ that imports it, and the one seam that translates its errors) and `memory`
 May import: `bridge.config`, `bridge.errors`.
 """
 
-from bridge.publish.base import Delivery, Publisher, Record
+from bridge.publish.base import Delivery, Publisher, ReadRecord, Record, TopicReader
 
-__all__ = ["Delivery", "Publisher", "Record"]
+__all__ = ["Delivery", "Publisher", "ReadRecord", "Record", "TopicReader"]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Delivery", "Publisher", "Record"]
+__all__ = ["Delivery", "Publisher", "ReadRecord", "Record", "TopicReader"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,32 @@ class Delivery:
 
     partition: int
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRecord:
+    """A record read back from a topic (a None value is a tombstone)."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class TopicReader(Protocol):
+    """Reads one topic from given positions on (the followers of compacted topics)."""
+
+    async def start(self, positions: dict[int, int]) -> None:
+        """Begin at `positions` (partition -> next offset); other partitions from the start."""
+
+    async def read(self, timeout_s: float) -> list[ReadRecord]:
+        """
+        Return the next records (possibly none within `timeout_s`), in offset order per
+        partition. Raises PublishError when the cluster cannot be read.
+        """
+
+    async def stop(self) -> None:
+        """Stop reading (never raises)."""
 
 
 class Publisher(Protocol):
@@ -72,6 +98,9 @@ class Publisher(Protocol):
     @property
     def max_batch_bytes(self) -> int:
         """How many bytes of records one `publish` call can carry."""
+
+    def reader(self, topic: str) -> TopicReader:
+        """A reader of `topic` on the same cluster (for followers)."""
 
     @property
     def connected(self) -> bool:

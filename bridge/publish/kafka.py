@@ -33,7 +33,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bridge.config import KafkaSettings
 from bridge.errors import BridgeError, ConfigError, EventTooLargeError, PublishError
-from bridge.publish.base import Delivery, Record
+from bridge.publish.base import Delivery, Record, TopicReader
 
 __all__ = [
     "KafkaPublisher",
@@ -157,6 +157,11 @@ class KafkaPublisher:
     @property
     def max_batch_bytes(self) -> int:
         return batch_bytes(self._settings)
+
+    def reader(self, topic: str) -> TopicReader:
+        from bridge.publish.reader import KafkaTopicReader  # noqa: PLC0415  (imports us)
+
+        return KafkaTopicReader(self._settings, topic)
 
     def _set_connected(self, value: bool, reason: str = "") -> None:
         if value != self._connected:
