@@ -21,7 +21,12 @@ ARGOS notes list `kyc_result_at` first, but it is only the *first* decision: aft
 approved result is changed to rejected, `kyc_result_at` still names the approval, and a
 missed rejection would look no newer than the approval. `updated_at` first also matches the
 normalizer (`review.updated_at`, then `review.kyc_result_at`). `memo.updated_at` (a dashboard
-note) is never a status time.
+note) is never a status time. Compare the state with `ReconciledItem.status_time`: a `submit`
+event's `occurred_at` is the item's `created_at` (as in the webhook), and an item without
+`updated_at`/`kyc_result_at` gives an approved/rejected event without `occurred_at`.
+Suggested rule for the caller: a result is missing when the state has no entry for the
+submission, or holds another status with an older status time; the same status with a newer
+time is an edit (e.g. an admin fixed a name), not a missed result.
 
 Event id (`reconciled_event_id`): `uuid8(sha256(b"reconcile\\n" + orjson.dumps([project,
 submission_id, status, status_time_rfc3339])))`. The same missed result found by two runs
@@ -41,7 +46,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -117,7 +122,8 @@ class ReconciledItem:
     trigger: ReconciledTrigger
     status_time: datetime  # aware, UTC
     event_id: str  # reconciled_event_id(project, submission_id, status, status_time)
-    payload: JSONObject  # the webhook-shaped payload for EventFactory.build (do not mutate)
+    # the webhook-shaped payload for EventFactory.build (do not mutate; not hashed)
+    payload: JSONObject = field(hash=False)
 
     @property
     def status_time_text(self) -> str:

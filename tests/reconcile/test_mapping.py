@@ -261,6 +261,7 @@ def test_event_id_is_stable_per_result_and_differs_from_webhook_ids() -> None:
     assert again is not None
     ids = {m.event_id for m in (first, other_project, later, rejected) if m is not None}
     assert (first.event_id, 4) == (again.event_id, len(ids))
+    assert (first, 1) == (again, len({first, again}))  # values: equal and hashable
     webhook = load_webhook_fixture("approved_new_id_document")
     assert first.event_id not in {
         derive_event_id("korea", webhook),
