@@ -14,6 +14,7 @@ Pure: no I/O, no clock (the caller passes the times).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -97,6 +98,10 @@ class Draft:
     status: str | None = None  # the KYC status the event reports
     status_time: str | None = None  # the ARGOS time ordering it (None: never stale)
     extra_headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+    def with_status_time(self, status_time: str) -> Draft:
+        """The same draft ordered by another ARGOS status time (reconciled results)."""
+        return dataclasses.replace(self, status_time=status_time)
 
 
 def dumps(value: JSONValue) -> bytes:

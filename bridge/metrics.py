@@ -84,6 +84,23 @@ class Metrics:
             ["event_type"],
             registry=r,
         )
+        self.reconcile_runs = Counter(
+            "kyc_bridge_reconcile_runs",
+            "Reconciliation runs per project, by outcome (ok, partial, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.reconciled_events = Counter(
+            "kyc_bridge_reconciled_events",
+            "Missing results found by reconciliation and published, by event type.",
+            ["event_type"],
+            registry=r,
+        )
+        self.reconcile_last_success = Gauge(
+            "kyc_bridge_reconcile_last_success_timestamp_seconds",
+            "When a reconciliation run of a project last read every page (Unix time).",
+            registry=r,
+        )
         self.task_restarts = Counter(
             "kyc_bridge_task_restarts",
             "Background tasks that crashed and were restarted, by task.",

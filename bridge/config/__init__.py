@@ -9,6 +9,7 @@ May import: `bridge.errors` only.
 
 from bridge.config.load import load_settings, read_secret
 from bridge.config.settings import (
+    DEFAULT_API_URL,
     DEFAULT_PROJECT,
     HttpSettings,
     KafkaSettings,
@@ -17,6 +18,7 @@ from bridge.config.settings import (
     PiiMode,
     PiiSettings,
     ProjectSettings,
+    ReconcileSettings,
     SaslMechanism,
     Secret,
     SecurityProtocol,
@@ -25,6 +27,7 @@ from bridge.config.settings import (
 )
 
 __all__ = [
+    "DEFAULT_API_URL",
     "DEFAULT_PROJECT",
     "HttpSettings",
     "KafkaSettings",
@@ -33,6 +36,7 @@ __all__ = [
     "PiiMode",
     "PiiSettings",
     "ProjectSettings",
+    "ReconcileSettings",
     "SaslMechanism",
     "Secret",
     "SecurityProtocol",

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from bridge.config.env import Env
 from bridge.config.settings import (
+    DEFAULT_API_URL,
     DEFAULT_PROJECT,
     HttpSettings,
     KafkaSettings,
@@ -23,6 +24,7 @@ from bridge.config.settings import (
     PiiMode,
     PiiSettings,
     ProjectSettings,
+    ReconcileSettings,
     SaslMechanism,
     Secret,
     SecurityProtocol,
@@ -44,6 +46,7 @@ _PROJECT_KEYS = {
     "allow_plaintext",
     "allowed_cidrs",
     "pii_protection",
+    "api_url",
 }
 _PII = PiiSettings()
 _MIN_TOKEN = 16
@@ -107,7 +110,17 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
             f"BRIDGE_CONFIG_FILE: {where}.allowed_cidrs", strings("allowed_cidrs")
         ),
         pii_protection=pii,
+        api_url=_api_url(env, table.get("api_url"), f"BRIDGE_CONFIG_FILE: {where}.api_url"),
     )
+
+
+def _api_url(env: Env, value: object, name: str) -> str:
+    if value is None:
+        return DEFAULT_API_URL
+    if not isinstance(value, str) or ReconcileSettings(api_url=value).problems():
+        env.error(f"{name}: must be an http(s) URL with a host, no credentials or query")
+        return DEFAULT_API_URL
+    return value
 
 
 def _toml_projects(env: Env) -> list[ProjectSettings]:
@@ -149,6 +162,7 @@ def _projects(
                 allowed_cidrs=env.networks(
                     "BRIDGE_ALLOWED_CIDRS", env.items("BRIDGE_ALLOWED_CIDRS")
                 ),
+                api_url=_api_url(env, env.raw("BRIDGE_ARGOS_API_URL"), "BRIDGE_ARGOS_API_URL"),
             ),
         )
     names = [p.name for p in projects]
@@ -316,6 +330,17 @@ def _pii(env: Env) -> PiiSettings:
     return settings
 
 
+def _reconcile(env: Env) -> ReconcileSettings:
+    defaults = ReconcileSettings()
+    settings = ReconcileSettings(
+        interval_s=env.number("BRIDGE_RECONCILE_INTERVAL_S", defaults.interval_s),
+        lookback_days=env.integer("BRIDGE_RECONCILE_LOOKBACK_DAYS", defaults.lookback_days),
+    )
+    for problem in settings.problems():
+        env.error(f"BRIDGE_RECONCILE_INTERVAL_S: {problem}")
+    return settings
+
+
 def load_settings(
     env: Mapping[str, str], *, dev_token: str | None = None, require_tokens: bool = True
 ) -> Settings:
@@ -345,6 +370,7 @@ def load_settings(
         shutdown_grace_s=e.number("BRIDGE_SHUTDOWN_GRACE_S", _DEFAULTS.shutdown_grace_s),
         pii=_pii(e),
         state_topic=e.text("BRIDGE_STATE_TOPIC", _DEFAULTS.state_topic),
+        reconcile=_reconcile(e),
     )
     if settings.topic == settings.dlq_topic:
         e.error("BRIDGE_DLQ_TOPIC: must differ from BRIDGE_TOPIC")

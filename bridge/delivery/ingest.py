@@ -45,7 +45,7 @@ from bridge.events import Draft, Event, EventFactory
 from bridge.metrics import Metrics
 from bridge.pii import KeyEncryptionKey
 from bridge.publish import Delivery, Publisher, Record
-from bridge.state import CurrentState
+from bridge.state import CurrentState, order_key
 from bridge.supervisor import Supervisor
 
 __all__ = ["Ingest", "Receipt"]
@@ -323,6 +323,17 @@ class Ingest:
             Record(state.subject.encode("utf-8"), value),
         )
         await self.spool.append([entry])
+
+    def is_missing(self, subject: str, status: str | None, status_time: str) -> bool:
+        """
+        Whether a result that the ARGOS API reports is missing from the current state:
+        no state yet, or a state older than it (an equal time is the same result).
+        """
+        del status  # a newer time is news whatever the status (an edit republishes it)
+        current = self._current(subject)
+        if current is None or current.status_time is None:
+            return True
+        return order_key(status_time) > current.status_time
 
     async def reject(self, origin: Origin, error: InvalidPayloadError) -> Event:
         """

@@ -23,6 +23,7 @@ from aiohttp import web
 from bridge.auth import Authenticator
 from bridge.config import Settings
 from bridge.delivery.ingest import Ingest
+from bridge.delivery.reconciler import Reconciler
 from bridge.events import EventFactory
 from bridge.ingress import health
 from bridge.ingress.middleware import middleware
@@ -86,6 +87,10 @@ def create_app(
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     await services.ingest.start()
+    settings = services.settings
+    if settings.reconcile.enabled:
+        reconciler = Reconciler(settings, services.ingest, services.factory, services.metrics)
+        services.ingest.supervisor.spawn("reconciler", reconciler.run_forever)
     log.info(
         "bridge.started",
         projects=[p.name for p in services.settings.projects],

@@ -18,7 +18,7 @@ from bridge.deadletter import Origin
 from bridge.delivery.ingest import Ingest
 from bridge.delivery.spool.ops import Counts
 from bridge.errors import EventTooLargeError, SpoolUnavailableError
-from bridge.events import Event, EventFactory
+from bridge.events import Draft, EventFactory
 from bridge.metrics import Metrics
 from bridge.publish.kafka import KafkaPublisher
 from bridge.publish.memory import MemoryPublisher
@@ -34,16 +34,16 @@ def _ingest(tmp_path: Path, publisher: MemoryPublisher) -> Ingest:
     settings = load_settings(
         {"BRIDGE_AUTH_TOKENS": "ingest-token-000000001", "BRIDGE_SPOOL_DIR": str(tmp_path)}
     )
-    return Ingest(settings, publisher, Metrics())
+    return Ingest(settings, publisher, Metrics(), factory=FACTORY)
 
 
-def _event(size: int) -> Event:
+def _event(size: int) -> Draft:
     payload: JSONObject = {
         "webhook_trigger": "approved",
         "submission_id": "sub-big",
         "x_pad": "p" * size,
     }
-    return FACTORY.build(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
+    return FACTORY.draft(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
 
 
 def _origin(body: bytes) -> Origin:
@@ -150,7 +150,7 @@ async def test_background_tasks_survive_spool_errors_and_shutdown_closes_everyth
     broker.create_topic(settings.topic, partitions=1)
     metrics = Metrics()
     publisher = KafkaPublisher(settings.kafka)
-    ingest = Ingest(settings, publisher, metrics)
+    ingest = Ingest(settings, publisher, metrics, factory=FACTORY)
     failures = [sqlite3.OperationalError("disk I/O error")] * 2
     refresh = ingest.spool.refresh
 
@@ -189,7 +189,7 @@ async def test_more_concurrent_webhooks_than_one_spool_group_all_reach_kafka(
     topic = f"kyc.groups.{uuid.uuid4().hex[:6]}"
     await kafka.acreate_topic(topic, partitions=3)
     settings = _kafka_settings(tmp_path, kafka.bootstrap, topic)
-    ingest = Ingest(settings, KafkaPublisher(settings.kafka), Metrics())
+    ingest = Ingest(settings, KafkaPublisher(settings.kafka), Metrics(), factory=FACTORY)
     await ingest.start()
     loop = asyncio.get_running_loop()
     events = [_numbered(i) for i in range(5_000)]
@@ -213,6 +213,6 @@ async def test_more_concurrent_webhooks_than_one_spool_group_all_reach_kafka(
     assert ids <= {r.headers["ce_id"].decode() for r in records}
 
 
-def _numbered(i: int) -> Event:
+def _numbered(i: int) -> Draft:
     payload: JSONObject = {"webhook_trigger": "submit", "submission_id": f"sub-{i % 97}", "n": i}
-    return FACTORY.build(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
+    return FACTORY.draft(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
