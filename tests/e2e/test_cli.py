@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -394,3 +396,83 @@ def test_spool_drain_publishes_the_backlog(brokers: BrokerPool, tmp_path: Path) 
     assert {"remaining": 0} == orjson.loads(result.stdout)
     records = asyncio.run(read_topic(broker.bootstrap, topic, min_count=5))
     assert [0, 1, 2, 3, 4] == [orjson.loads(r.value or b"{}")["raw"]["x_step"] for r in records]
+
+
+@pytest.mark.kafka
+def test_cli_in_a_second_terminal_sees_the_running_make_run(kafka: Broker, tmp_path: Path) -> None:
+    """
+    `source .cache/dev.env && .venv/bin/kyc-bridge spool status`, with no webhook token in
+    the environment, reads the spool of the bridge that `make run` (scripts/run-dev.sh) is
+    serving with, while it serves.
+    """
+    root = Path(__file__).resolve().parents[2]
+    venv_bin = Path(sys.executable).parent
+    dev_dir, port = tmp_path / "dev", free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "BIN": str(venv_bin),
+        "KYC_DEV_DIR": str(dev_dir),
+        "BRIDGE_HTTP_PORT": str(port),
+        "BRIDGE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "BRIDGE_SHUTDOWN_GRACE_S": "5",
+    }
+    with (tmp_path / "run-dev.log").open("wb") as log:
+        run = subprocess.Popen(
+            [str(root / "scripts" / "run-dev.sh")],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{port}/readyz"):
+            assert run.poll() is None, (tmp_path / "run-dev.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "run-dev.log").read_text()
+            time.sleep(0.2)
+        token = (dev_dir / "dev-token").read_text().strip()
+        body = orjson.dumps({"webhook_trigger": "submit", "submission_id": "sub_second_tty"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhooks/argos/{token}", data=body, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status in (200, 202)
+
+        def status() -> dict[str, Any]:
+            result = subprocess.run(
+                ["bash", "-c", 'source "$1" && exec "$2" spool status', "_",
+                 str(dev_dir / "dev.env"), str(venv_bin / "kyc-bridge")],
+                env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+                capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert 0 == result.returncode, result.stderr.decode()
+            found: dict[str, Any] = orjson.loads(result.stdout)
+            return found
+
+        shown = status()
+        deadline = time.monotonic() + 10
+        while shown["events"] + shown["delivered_entries"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            shown = status()
+        assert str(dev_dir / "dev-spool") == str(Path(shown["path"]).parent)
+        assert 1 == shown["events"] + shown["delivered_entries"]
+        assert _answers(f"http://127.0.0.1:{port}/readyz")  # still serving
+    finally:
+        os.killpg(run.pid, signal.SIGINT)
+        try:
+            run.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(10)
+
+
+def _answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
