@@ -19,6 +19,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import CreateAclsRequest, DescribeAclsRequest
 
 from bridge import crypto
 from bridge.deadletter import build_dead_letter
@@ -346,6 +347,81 @@ def test_dlq_replay_twice_publishes_each_recoverable_dead_letter_once(kafka: Bro
     selected = replay("--from-beginning", "--reason", "decryption_failed", "--since", "2026-01-01")
     assert (4, 1, 3, {}) == counts(selected)
     assert 5 == asyncio.run(_topic_size(kafka.bootstrap, topic))
+
+
+# Kafka's ACL codes (org.apache.kafka.common.acl / resource).
+_ACL_RESOURCES = {"topic": 2, "group": 3}
+_ACL_OPERATIONS = {"Read": 3, "Write": 4}
+_LITERAL, _ALLOW = 3, 3
+
+
+async def _allow(broker: Broker, operation: str, resource: str, name: str) -> None:
+    """Add one ALLOW ACL for User:kyc-bridge and wait until the authorizer has it."""
+    acl = (_ACL_RESOURCES[resource], name, _LITERAL, "User:kyc-bridge", "*",
+           _ACL_OPERATIONS[operation], _ALLOW)  # fmt: skip
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:  # aiokafka has no public call for ACLs; its protocol classes have them
+        created = await admin._send_request(CreateAclsRequest(*acl))
+        assert [0] == [result[0] for result in created.creation_responses]
+        async with asyncio.timeout(10):
+            while not (await admin._send_request(DescribeAclsRequest(*acl))).resources:
+                await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+
+
+@pytest.mark.kafka
+def test_dlq_replay_needs_exactly_the_readme_acls(brokers: BrokerPool) -> None:
+    """
+    With the README's ACLs (Write on both topics, Read on the DLQ and on the group
+    kyc-bridge.dlq-replay) on a broker with Kafka's StandardAuthorizer, `dlq replay`
+    republishes and commits; without Read on the group it fails with exit 1.
+    """
+    broker = brokers.start(
+        f"acl-cli-{uuid.uuid4().hex[:6]}",
+        sasl_port=0,
+        plain_users={"kyc-bridge": "bridge-secret"},
+        extra_overrides={
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:ANONYMOUS",
+            "auto.create.topics.enable": "false",
+        },
+    )
+    topic, dlq = "kyc.events.v1", "kyc.events.dlq.v1"
+    broker.create_topic(topic, 3)
+    broker.create_topic(dlq, 2)
+    body = orjson.dumps({"webhook_trigger": "approved", "submission_id": "sub_acl"})
+    letter = build_dead_letter(
+        body, reason="schema_validation_failed", detail="t", project="default",
+        received_at=datetime(2026, 1, 5, tzinfo=UTC), request={},
+    )  # fmt: skip
+    asyncio.run(_produce_dead_letters(broker.bootstrap, dlq, [letter]))
+    env = {
+        "BRIDGE_KAFKA_BOOTSTRAP_SERVERS": broker.sasl_bootstrap,
+        "BRIDGE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "BRIDGE_KAFKA_SASL_MECHANISM": "PLAIN",
+        "BRIDGE_KAFKA_SASL_USERNAME": "kyc-bridge",
+        "BRIDGE_KAFKA_SASL_PASSWORD": "bridge-secret",
+        "BRIDGE_KAFKA_REQUEST_TIMEOUT_MS": "5000",
+    }
+
+    async def grant(*acls: tuple[str, str, str]) -> None:
+        for acl in acls:
+            await _allow(broker, *acl)
+
+    asyncio.run(grant(("Write", "topic", topic), ("Write", "topic", dlq), ("Read", "topic", dlq)))
+    denied = kyc_bridge("dlq", "replay", env=env)
+    assert 1 == denied.returncode, denied.stderr.decode()
+    assert b"kyc-bridge: kafka error: GroupAuthorizationFailedError" in denied.stderr
+    assert 0 == asyncio.run(_topic_size(broker.bootstrap, topic))
+
+    asyncio.run(grant(("Read", "group", "kyc-bridge.dlq-replay")))
+    allowed = kyc_bridge("dlq", "replay", env=env)
+    assert 0 == allowed.returncode, allowed.stderr.decode()
+    assert 1 == orjson.loads(allowed.stdout)["replayed"]
+    assert {0: 1} == asyncio.run(_committed(broker.bootstrap, "kyc-bridge.dlq-replay", dlq))
+    assert 1 == asyncio.run(_topic_size(broker.bootstrap, topic))
 
 
 @pytest.mark.kafka
