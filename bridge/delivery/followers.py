@@ -82,6 +82,7 @@ async def follow_state(
     *,
     republish: RepublishHook,
     on_state: Callable[[str], None],
+    on_idle: Callable[[], None] = lambda: None,
 ) -> None:
     """Follow the state topic forever (see the module docstring)."""
     reader = publisher.reader(topic)
@@ -93,6 +94,7 @@ async def follow_state(
             except PublishError:
                 continue
             if not records:
+                on_idle()  # read to the end (for now)
                 continue
             rows: list[StateRow] = []
             regressed: list[bytes] = []

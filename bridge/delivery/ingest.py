@@ -100,6 +100,7 @@ class Ingest:
             kek=kek,
         )
         self._serial: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._state_synced = asyncio.Event()
         self._states: OrderedDict[str, CurrentState | None] = OrderedDict()
         self.relay = Relay(
             self.spool,
@@ -135,6 +136,7 @@ class Ingest:
                 self._settings.state_topic,
                 republish=self._republish_state,
                 on_state=self._forget_state,
+                on_idle=self._state_synced.set,
             ),
         )
         log.info("spool.opened", events=self.spool.events, bytes=self.spool.bytes)
@@ -323,6 +325,13 @@ class Ingest:
             Record(state.subject.encode("utf-8"), value),
         )
         await self.spool.append([entry])
+
+    async def state_synced(self, timeout_s: float = 60.0) -> bool:
+        """Wait until the state follower has read the state topic to its end (bounded)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._state_synced.wait()
+        return self._state_synced.is_set()
 
     def is_missing(self, subject: str, status: str | None, status_time: str) -> bool:
         """

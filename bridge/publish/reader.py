@@ -6,6 +6,7 @@ positions). aiokafka errors are translated at the same seam as the producer's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from aiokafka import AIOKafkaConsumer
@@ -68,7 +69,8 @@ class KafkaTopicReader:
         with translate_kafka_errors():
             consumer = await self._ensure()
             await self._assign(consumer)
-            if not self._assigned:
+            if not self._assigned:  # no such topic (yet): look again later
+                await asyncio.sleep(timeout_s)
                 return []
             batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
         found = [
