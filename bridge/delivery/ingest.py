@@ -40,11 +40,11 @@ from bridge.delivery.gate import Gate
 from bridge.delivery.plan import Erasure, Plan, plan
 from bridge.delivery.relay import Relay
 from bridge.delivery.spool import Entry, Spool, SpooledRecord
-from bridge.errors import EventTooLargeError, InvalidPayloadError
+from bridge.errors import EventTooLargeError, InvalidPayloadError, PublishError
 from bridge.events import Draft, Event, EventFactory
 from bridge.metrics import Metrics
 from bridge.pii import KeyEncryptionKey
-from bridge.publish import Delivery, Publisher, Record
+from bridge.publish import COMPACTED, Delivery, Publisher, Record, TopicSpec
 from bridge.state import CurrentState, order_key
 from bridge.supervisor import Supervisor
 
@@ -120,6 +120,7 @@ class Ingest:
         await self.spool.open()
         # Connecting happens in the background (the probe retries): a broker that is
         # down at startup must not keep the bridge from accepting into the spool.
+        self.supervisor.spawn("topics", self._ensure_topics)
         self.supervisor.spawn("relay", self.relay.run)
         self.supervisor.spawn("gauges", self._gauges)
         self.supervisor.spawn("kafka-probe", self._probe)
@@ -365,6 +366,20 @@ class Ingest:
             self._metrics.published.labels(records[0].topic).inc(len(records))
 
     # ------------------------------------------------------------------ background tasks
+
+    async def _ensure_topics(self) -> None:
+        """Create the compacted keys and state topics if they are missing (once)."""
+        specs = [TopicSpec(self._settings.state_topic, configs=dict(COMPACTED))]
+        if self.keys is not None:
+            specs.append(TopicSpec(self._settings.pii.keys_topic, configs=dict(COMPACTED)))
+        while True:
+            try:
+                await self._publisher.ensure_topics(specs)
+            except PublishError as exc:
+                if exc.unreachable:
+                    await asyncio.sleep(10.0)  # no cluster yet: try again
+                    continue
+            return  # created, present, or refused (logged with the command to run)
 
     async def _probe(self) -> None:
         """Ask the cluster for metadata on an interval: connects, reconnects, notices loss."""

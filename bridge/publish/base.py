@@ -19,7 +19,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Delivery", "Publisher", "ReadRecord", "Record", "TopicReader"]
+__all__ = ["COMPACTED", "Delivery", "Publisher", "ReadRecord", "Record", "TopicReader", "TopicSpec"]
+
+#: Topic configs of the compacted topics the bridge owns (data keys, current state):
+#: a tombstoned data key is gone from every copy within a day (`max.compaction.lag.ms`),
+#: which bounds how long an erased subject stays readable to someone holding the KEK
+#: and an old copy of the topic.
+COMPACTED = {
+    "cleanup.policy": "compact",
+    "max.compaction.lag.ms": str(24 * 3600 * 1000),
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": str(24 * 3600 * 1000),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic the bridge creates if it is missing."""
+
+    name: str
+    partitions: int = 3
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> str:
+        """The create command an operator runs when the bridge may not create it."""
+        configs = " ".join(f"--config {k}={v}" for k, v in sorted(self.configs.items()))
+        return (
+            f"kafka-topics.sh --create --topic {self.name} --partitions {self.partitions} "
+            f"--replication-factor 3 {configs}"
+        ).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +129,12 @@ class Publisher(Protocol):
 
     def reader(self, topic: str) -> TopicReader:
         """A reader of `topic` on the same cluster (for followers)."""
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        """
+        Create the missing topics of `specs`; return the names created. Raises
+        PublishError when the cluster is unreachable (`unreachable`) or refuses.
+        """
 
     @property
     def connected(self) -> bool:

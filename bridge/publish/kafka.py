@@ -33,7 +33,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bridge.config import KafkaSettings
 from bridge.errors import BridgeError, ConfigError, EventTooLargeError, PublishError
-from bridge.publish.base import Delivery, Record, TopicReader
+from bridge.publish.base import Delivery, Record, TopicReader, TopicSpec
 
 __all__ = [
     "KafkaPublisher",
@@ -162,6 +162,11 @@ class KafkaPublisher:
         from bridge.publish.reader import KafkaTopicReader  # noqa: PLC0415  (imports us)
 
         return KafkaTopicReader(self._settings, topic)
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        from bridge.publish.admin import ensure_topics  # noqa: PLC0415  (imports us)
+
+        return await ensure_topics(self._settings, specs)
 
     def _set_connected(self, value: bool, reason: str = "") -> None:
         if value != self._connected:

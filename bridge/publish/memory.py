@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from bridge.errors import EventTooLargeError, PublishError
-from bridge.publish.base import Delivery, ReadRecord, Record
+from bridge.publish.base import Delivery, ReadRecord, Record, TopicSpec
 
 __all__ = ["MemoryPublisher"]
 
@@ -31,6 +31,7 @@ class MemoryPublisher:
         self._max_batch_bytes = max_batch_bytes
         self.down = False
         self.log: defaultdict[tuple[str, int], list[Record]] = defaultdict(list)
+        self.configs: dict[str, dict[str, str]] = {}  # topics created by ensure_topics
         self._started = False
 
     async def start(self) -> None:
@@ -85,6 +86,12 @@ class MemoryPublisher:
 
     def reader(self, topic: str) -> MemoryReader:
         return MemoryReader(self, topic)
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        created = [s.name for s in specs if s.name not in self.configs]
+        for spec in specs:
+            self.configs.setdefault(spec.name, dict(spec.configs))
+        return created
 
     def records(self, topic: str) -> list[Record]:
         """Every record of `topic`, partition by partition, in offset order."""
