@@ -264,6 +264,50 @@ def test_new_version_must_be_locked(schemas_copy: Path) -> None:
     assert 0 == compat.main(["--schemas-dir", str(schemas_copy)])
 
 
+@pytest.mark.parametrize(
+    ("pointer", "mark", "code", "message"),
+    [
+        (
+            ("properties", "email"),
+            False,
+            1,
+            "properties/email/x-kyc-pii: personal-data marking removed",
+        ),
+        (
+            ("$defs", "custom_fields"),
+            False,
+            1,
+            "custom_fields/x-kyc-pii: personal-data marking removed",
+        ),
+        (
+            ("properties", "status"),
+            True,
+            0,
+            "properties/status/x-kyc-pii: personal-data marking added",
+        ),
+    ],
+)
+def test_pii_marking_may_be_added_but_never_removed(
+    schemas_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    pointer: tuple[str, str],
+    mark: bool,
+    code: int,
+    message: str,
+) -> None:
+    """Adding `x-kyc-pii` is compatible (an annotation); removing it is breaking."""
+    path = schemas_copy / "argos.fields.v1.schema.json"
+    schema = orjson.loads(path.read_bytes())
+    target = schema[pointer[0]][pointer[1]]
+    if mark:
+        target["x-kyc-pii"] = True
+    else:
+        del target["x-kyc-pii"]
+    path.write_bytes(orjson.dumps(schema))
+    assert code == compat.main(["--schemas-dir", str(schemas_copy)])
+    assert message in "".join(capsys.readouterr())
+
+
 def test_removing_a_published_schema_is_breaking(schemas_copy: Path) -> None:
     """Deleting a published schema file (still locked) fails the check."""
     (schemas_copy / "kyc.retry.v1.schema.json").unlink()
@@ -288,6 +332,10 @@ def test_removing_a_published_schema_is_breaking(schemas_copy: Path) -> None:
         ({"allOf": [{"type": "string"}]}, {"allOf": [{"type": "number"}]}, True),
         ({"items": {"type": "string"}}, {"items": {"type": "string", "title": "t"}}, False),
         ({"required": ["a"]}, {"required": []}, True),
+        ({"x-kyc-pii": True}, {}, True),
+        ({"x-kyc-pii": True}, {"x-kyc-pii": False}, True),
+        ({}, {"x-kyc-pii": True}, False),
+        ({"$ref": "#/$defs/text"}, {"$ref": "#/$defs/text", "x-kyc-pii": True}, False),
     ],
 )
 def test_compare_classifies_changes(old: JSONObject, new: JSONObject, breaking: bool) -> None:
