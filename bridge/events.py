@@ -259,17 +259,17 @@ class EventFactory:
         """
         head = {k: v for k, v in draft.head.items() if k != "warnings"}
         envelope: JSONObject = {**head, "pii": _PII_VALUE[pii], "stale": stale}
+        if pii == "redact":
+            envelope["data"] = split(draft.data, self.pii_tree(draft.schema))[0]
+        else:
+            envelope["data"] = draft.data
         if "warnings" in draft.head:
             envelope["warnings"] = draft.head["warnings"]
         if pii == "clear":
-            envelope["data"] = draft.data
             envelope["raw"] = draft.raw
-        elif pii == "redact":
-            envelope["data"] = split(draft.data, self.pii_tree(draft.schema))[0]
-        else:
+        elif pii == "encrypt":
             if dek is None:
                 raise ValueError("the encrypt mode needs the subject's data key")
-            envelope["data"] = draft.data
             envelope["raw"] = draft.raw
             envelope = protect_envelope(envelope, self.pii_tree(draft.schema), dek)
         self._registry.validate(draft.schema, envelope)

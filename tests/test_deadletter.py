@@ -100,11 +100,16 @@ def test_envelope_key_headers_and_reason() -> None:
     event = _dead()
     value = orjson.loads(event.record.value or b"")
     assert (event.event_type, event.key, event.subject) == ("kyc.dead_letter", "dlq:acme", None)
-    assert value["source"] == {"provider": "argos", "product": "idcheck", "project": "acme"}
+    assert value["source"] == {
+        "provider": "argos",
+        "product": "idcheck",
+        "project": "acme",
+        "channel": "webhook",
+    }
     assert value["data"]["reason"] == "decryption_failed"
     headers = dict(event.record.headers)
     assert headers["ce_type"] == b"kyc.dead_letter"
-    assert headers["ce_dataschema"] == b"urn:kyc-bridge:schema:kyc.dead_letter.v1"
+    assert headers["ce_dataschema"] == b"urn:kyc-bridge:schema:kyc.dead_letter.v2"
     assert headers["ce_time"] == b"2025-06-30T12:00:00.250Z"
     assert headers["kyc_dlq_reason"] == b"decryption_failed"
     assert event.event_id.encode() == headers["ce_id"]
@@ -138,9 +143,9 @@ def test_event_id_depends_on_body_and_reason_only() -> None:
     ],
 )
 def test_every_reason_validates(reason: str, body: bytes) -> None:
-    """Every documented reason (and an empty body) gives a valid kyc.dead_letter.v1 record."""
+    """Every documented reason (and an empty body) gives a valid kyc.dead_letter.v2 record."""
     event = _dead(body=body, reason=reason)
-    REGISTRY.validate("kyc.dead_letter.v1", orjson.loads(event.record.value or b""))
+    REGISTRY.validate("kyc.dead_letter.v2", orjson.loads(event.record.value or b""))
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,7 @@ async def test_unexpected_error_traceback_is_redacted(
     def explode(*_: object, **__: object) -> None:
         raise RuntimeError(f"boom {CANARIES['email']} {TOKEN}")
 
-    monkeypatch.setattr(services.factory, "build", explode)
+    monkeypatch.setattr(services.factory, "draft", explode)
     response = await client.post(f"/webhooks/argos/{TOKEN}", data=orjson.dumps(_payload()))
     assert 500 == response.status
     assert "internal_error" == (await response.json())["error"]["code"]

@@ -100,7 +100,7 @@ def test_every_personal_fixture_value_is_under_a_marked_path(path: Path) -> None
     event = EventFactory(REGISTRY).build(
         payload, project="acme", received_at=datetime(2025, 6, 30, tzinfo=UTC), encrypted=False
     )
-    envelope = orjson.loads(event.record.value)
+    envelope = orjson.loads(event.record.value or b"")
     tree = pii_tree(DOCUMENTS, schema_uri(envelope["schema"]))
     clear, personal = split(envelope["data"], tree)
     published = {k: v for k, v in envelope.items() if k != "raw"} | {"data": clear}

@@ -374,8 +374,8 @@ def load_settings(
     )
     if settings.topic == settings.dlq_topic:
         e.error("BRIDGE_DLQ_TOPIC: must differ from BRIDGE_TOPIC")
-    topics = [settings.topic, settings.dlq_topic, settings.pii.keys_topic, settings.state_topic]
-    if len(set(topics)) != len(topics):
+    owned = (settings.pii.keys_topic, settings.state_topic)
+    if len(set(owned)) < 2 or set(owned) & {settings.topic, settings.dlq_topic}:
         e.error("BRIDGE_STATE_TOPIC: the events, DLQ, keys and state topics must all differ")
     if settings.encrypts and not (settings.pii.kek_file or settings.pii.kms_key_id):
         e.error(

@@ -48,7 +48,8 @@ def test_the_walk_sees_every_command() -> None:
     expected = {
         (), ("serve",), ("config",), ("config", "check"), ("spool",), ("spool", "status"),
         ("spool", "drain"), ("dlq",), ("dlq", "replay"), ("simulate",), ("argos",),
-        ("argos", "encrypt"), ("argos", "decrypt"),
+        ("argos", "encrypt"), ("argos", "decrypt"), ("events",), ("events", "read"), ("pii",),
+        ("pii", "erase"), ("reconcile",),
     }  # fmt: skip
     assert expected == {path for path, _ in PARSERS}
 

@@ -1,9 +1,11 @@
-"""`dlq replay` without a broker: reading dead letters, filters, the replayer on the port."""
+"""`dlq replay` without a broker: reading dead letters, filters, the replayer (in memory)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -18,9 +20,11 @@ from bridge.commands.dlq import (
 )
 from bridge.config import load_settings
 from bridge.deadletter import build_dead_letter
+from bridge.delivery.ingest import Ingest
 from bridge.errors import PublishError
 from bridge.events import EventFactory
-from bridge.publish import Delivery, Record
+from bridge.metrics import Metrics
+from bridge.publish import Publisher
 from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry
 from bridge.types import JSONObject
@@ -36,7 +40,7 @@ def _dead_letter(
     event = build_dead_letter(
         body, reason=reason, detail="test", project=project, received_at=RECEIVED, request={}
     )
-    return event.record.value
+    return event.record.value or b""
 
 
 @pytest.mark.parametrize(
@@ -101,6 +105,9 @@ def test_filters_select_by_reason_and_received_at(
     assert selected == options.selects(DeadLetter.parse(_dead_letter(b"x")))
 
 
+FACTORY = EventFactory(load_registry())
+
+
 @pytest.fixture(name="publisher")
 async def _publisher() -> MemoryPublisher:
     """A started in-memory publisher."""
@@ -109,9 +116,25 @@ async def _publisher() -> MemoryPublisher:
     return publisher
 
 
-def _replayer(publisher: MemoryPublisher | _Flaky, *, dry_run: bool = False) -> _Replayer:
-    settings = load_settings({"BRIDGE_ARGOS_API_KEYS": f"old-key-0001,{KEY}"}, require_tokens=False)
-    return _Replayer(settings, publisher, dry_run=dry_run, retry_delays_s=(0.0, 0.0))
+@contextlib.asynccontextmanager
+async def _replayer(
+    publisher: Publisher, tmp_path: Path, *, dry_run: bool = False, ack_timeout_s: float = 5.0
+) -> AsyncIterator[_Replayer]:
+    """A replayer over an Ingest with its own spool (like `replay_dlq`), or none (dry run)."""
+    settings = load_settings(
+        {"BRIDGE_ARGOS_API_KEYS": f"old-key-0001,{KEY}", "BRIDGE_SPOOL_DIR": str(tmp_path)},
+        require_tokens=False,
+    )
+    if dry_run:
+        yield _Replayer(settings, None, FACTORY)
+        return
+    ingest = Ingest(settings, publisher, Metrics(), factory=FACTORY)
+    await ingest.start()
+    try:
+        yield _Replayer(settings, ingest, FACTORY, ack_timeout_s=ack_timeout_s)
+    finally:
+        ingest.gate.close(1.0)
+        await ingest.stop()
 
 
 def _encrypted_letter() -> DeadLetter:
@@ -119,20 +142,22 @@ def _encrypted_letter() -> DeadLetter:
     return DeadLetter.parse(_dead_letter(body))
 
 
-async def test_replayed_event_keeps_its_deterministic_id(publisher: MemoryPublisher) -> None:
+async def test_replayed_event_keeps_its_deterministic_id(
+    publisher: MemoryPublisher, tmp_path: Path
+) -> None:
     """The republished record is the event the bridge would have built: same id, same topic."""
-    assert None is await _replayer(publisher).replay(_encrypted_letter())
-    ((topic, _), records), *_ = publisher.log.items()
-    expected = EventFactory(load_registry()).build(
-        PAYLOAD, project="default", received_at=RECEIVED, encrypted=True
-    )
-    assert ("kyc.events.v1", [expected.record.value]) == (topic, [r.value for r in records])
+    async with _replayer(publisher, tmp_path) as replayer:
+        assert None is await replayer.replay(_encrypted_letter())
+    records = publisher.records("kyc.events.v1")
+    expected = FACTORY.build(PAYLOAD, project="default", received_at=RECEIVED, encrypted=True)
+    assert [expected.record.value] == [r.value for r in records]
     assert (("ce_id", expected.event_id.encode()) in records[0].headers) is True
 
 
-async def test_dry_run_publishes_nothing(publisher: MemoryPublisher) -> None:
+async def test_dry_run_publishes_nothing(publisher: MemoryPublisher, tmp_path: Path) -> None:
     """A dry run decodes and validates, answers as if replayed, and publishes nothing."""
-    assert None is await _replayer(publisher, dry_run=True).replay(_encrypted_letter())
+    async with _replayer(publisher, tmp_path, dry_run=True) as replayer:
+        assert None is await replayer.replay(_encrypted_letter())
     assert {} == dict(publisher.log)
 
 
@@ -146,50 +171,21 @@ async def test_dry_run_publishes_nothing(publisher: MemoryPublisher) -> None:
     ids=["still-invalid", "unknown-project", "no-body"],
 )
 async def test_what_still_fails_is_named_by_code(
-    publisher: MemoryPublisher, value: bytes, code: str
+    publisher: MemoryPublisher, tmp_path: Path, value: bytes, code: str
 ) -> None:
     """A dead letter that cannot be replayed returns a stable code and publishes nothing."""
-    assert code == await _replayer(publisher).replay(DeadLetter.parse(value))
-    assert {} == dict(publisher.log)
+    async with _replayer(publisher, tmp_path) as replayer:
+        assert code == await replayer.replay(DeadLetter.parse(value))
+    assert [] == publisher.records("kyc.events.v1")
 
 
-class _Flaky:
-    """A publisher that fails `failures` times with a transient error, then succeeds."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.published: list[Record] = []
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def probe(self) -> bool:
-        return True
-
-    async def partition_for(self, topic: str, key: bytes) -> int:
-        return 0
-
-    async def publish(
-        self, topic: str, partition: int, records: Sequence[Record]
-    ) -> list[Delivery]:
-        if self.failures:
-            self.failures -= 1
-            raise PublishError("broker not reachable")
-        self.published.extend(records)
-        return [Delivery(0, i) for i, _ in enumerate(records)]
-
-    @property
-    def max_batch_bytes(self) -> int:
-        return 1 << 20
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-
-async def test_transient_publish_errors_are_retried_then_raised() -> None:
-    """A brief outage is retried; one that outlasts the retries is a PublishError (exit 1)."""
-    brief = _Flaky(failures=2)
-    assert None is await _replayer(brief).replay(_encrypted_letter())
-    assert 1 == len(brief.published)
-    with pytest.raises(PublishError):
-        await _replayer(_Flaky(failures=3)).replay(_encrypted_letter())
+async def test_an_event_kafka_does_not_acknowledge_in_time_is_a_publish_error(
+    tmp_path: Path,
+) -> None:
+    """No acknowledgement within the timeout: PublishError (exit 1); nothing is committed."""
+    publisher = MemoryPublisher()
+    await publisher.start()
+    publisher.down = True
+    async with _replayer(publisher, tmp_path, ack_timeout_s=0.3) as replayer:
+        with pytest.raises(PublishError):
+            await replayer.replay(_encrypted_letter())

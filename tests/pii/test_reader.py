@@ -86,7 +86,9 @@ async def test_tombstones_erase_every_dek_of_a_subject_and_nothing_else(
         protected_value(clear_event("e3", "s2"), other),
     ]
     assert tuple(sorted([replica_a.kid, replica_b.kid])) == decryptor.kids("sub-1")
-    assert ["clear", "clear", "clear"] == [(await decryptor.decrypt_event(v)).get("pii") for v in values]
+    assert ["clear", "clear", "clear"] == [
+        (await decryptor.decrypt_event(v)).get("pii") for v in values
+    ]
     for kid in decryptor.kids("sub-1"):
         decryptor.add_key_record(key_record_key("sub-1", kid), None)
     assert ["erased", "erased", "clear"] == [
