@@ -3,7 +3,8 @@ Structured logging: JSON lines on stdout through structlog, with the stdlib
 loggers (aiohttp, aiokafka) routed through the same chain. Redaction is a
 processor that runs last before rendering, so nothing bypasses it:
 
-- values of personal or secret keys are replaced, wherever they nest;
+- values of personal or secret keys are replaced, wherever they nest (the personal
+  keys are the schemas' `x-kyc-pii` marking, the same the encryption reads);
 - every configured secret (tokens, API keys, passwords) is scrubbed from
   every string, exception text and traceback included.
 
@@ -29,23 +30,20 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["PERSONAL_KEYS", "LibraryRateLimit", "Redactor", "configure_logging"]
+__all__ = ["ALWAYS_REDACTED", "LibraryRateLimit", "Redactor", "configure_logging"]
 
 REDACTED = "[redacted]"
 _PLAIN = (int, float, bool)
 
-#: Keys whose values are personal data or secrets, normalized (lowercase, no _ or -).
-PERSONAL_KEYS = frozenset(
+#: Keys redacted whatever the schemas say (normalized: lowercase, no _ or -): secrets,
+#: whole payloads, and the identifiers logs never need. Personal data keys come from
+#: the schemas' `x-kyc-pii` marking (`bridge.pii.marking.personal_keys`).
+ALWAYS_REDACTED = frozenset(
     k.replace("_", "").lower()
     for k in (
-        "full_name", "fullName", "full_name_en", "first_name", "last_name", "name",
-        "email", "account_email", "admin", "admin_email", "date_of_birth", "birthDate",
-        "identity_number", "identityNumber", "document_number", "documentNumber",
-        "ssn_number", "ssnNumber", "phone_number", "phoneNumber", "ip_address", "ipAddress",
-        "address", "gender", "nationality", "userid", "user_id", "applicant_id",
-        "duplicated_information", "cf", "cf1", "cf2", "cf3", "custom_fields", "additional_list",
         "token", "tokens", "auth_token", "api_key", "api_keys", "authorization", "password",
         "secret", "body", "payload", "raw", "data", "plaintext", "ciphertext", "headers",
+        "protected", "wrapped_key", "userid", "user_id", "applicant_id",
     )
 )  # fmt: skip
 
@@ -53,7 +51,9 @@ PERSONAL_KEYS = frozenset(
 class Redactor:
     """A structlog processor; call `add_secrets` before the first request."""
 
-    def __init__(self) -> None:
+    def __init__(self, personal_keys: Iterable[str] = ()) -> None:
+        """Redact `personal_keys` (normalized, from the schema marking) and the secrets."""
+        self._keys = ALWAYS_REDACTED | frozenset(personal_keys)
         self._pattern: re.Pattern[str] | None = None
         self._secrets: set[str] = set()
         self._personal: dict[str, bool] = {}  # key -> is personal (memoized)
@@ -61,7 +61,7 @@ class Redactor:
     def _is_personal(self, key: str) -> bool:
         found = self._personal.get(key)
         if found is None:
-            found = key.replace("_", "").replace("-", "").lower() in PERSONAL_KEYS
+            found = key.replace("_", "").replace("-", "").lower() in self._keys
             if len(self._personal) < 4096:
                 self._personal[key] = found
         return found
@@ -85,8 +85,7 @@ class Redactor:
         if isinstance(value, dict):
             return {
                 k: REDACTED
-                if isinstance(k, str)
-                and k.replace("_", "").replace("-", "").lower() in PERSONAL_KEYS
+                if isinstance(k, str) and k.replace("_", "").replace("-", "").lower() in self._keys
                 else self._clean(v, depth + 1)
                 for k, v in value.items()
             }

@@ -24,7 +24,9 @@ from bridge.config import load_settings
 from bridge.ingress.app import create_app
 from bridge.ingress.state import SERVICES
 from bridge.logs import LibraryRateLimit, Redactor, configure_logging
+from bridge.pii.marking import personal_keys
 from bridge.publish.memory import MemoryPublisher
+from bridge.schemas import load_registry
 
 TOKEN = "canary-token-TKN-7f3a9c2e"
 API_KEY = "canary-apikey-KEY-51be77"
@@ -55,10 +57,14 @@ def _payload(trigger: str = "approved") -> dict[str, object]:
     }
 
 
+_REGISTRY = load_registry()
+PERSONAL = personal_keys(_REGISTRY.schema(n) for n in _REGISTRY.names)  # as the CLI builds it
+
+
 @pytest.fixture(name="captured")
 def _captured() -> Iterator[io.StringIO]:
     stream = io.StringIO()
-    redactor = Redactor()
+    redactor = Redactor(PERSONAL)
     redactor.add_secrets([TOKEN, API_KEY])
     configure_logging("DEBUG", redactor, stream=stream)
     yield stream
@@ -140,7 +146,7 @@ async def test_unexpected_error_traceback_is_redacted(
 
 def test_redactor_masks_personal_keys_and_secrets() -> None:
     """The processor replaces personal keys at any depth and scrubs secrets in strings."""
-    redactor = Redactor()
+    redactor = Redactor(PERSONAL)
     redactor.add_secrets([TOKEN])
     event = redactor(
         None,

@@ -1,6 +1,7 @@
 """
 The personal-data marking (`"x-kyc-pii": true` in schemas/): complete for the fixtures,
-in step with the log redactor's key list, and the v2 schemas' protected modes follow it.
+read by the log redactor and the encryption alike, and the v2 schemas' protected modes
+follow it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import orjson
 import pytest
 
 from bridge.events import EventFactory
-from bridge.logs import PERSONAL_KEYS
+from bridge.logs import ALWAYS_REDACTED, Redactor
 from bridge.normalize.fields import SUBMISSION
 from bridge.pii import PII_MARK, PiiTree, pii_tree, split
+from bridge.pii.marking import personal_keys
 from bridge.schemas import load_registry, schema_uri
 from bridge.types import JSONObject, JSONValue
 from tests.fixtures.make_encrypted import FIXTURES, load_payload
@@ -136,16 +138,42 @@ def _marked_path(tree: PiiTree, path: tuple[str, ...]) -> bool:
     return node is True
 
 
-def test_every_redactor_key_is_marked_or_justified() -> None:
-    """Each key of the log redactor's list is a marked property, a spelling of one, or justified."""
+REDACTOR = Redactor(personal_keys(DOCUMENTS))
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
+def test_the_log_redactor_and_the_encryption_agree_on_every_fixture(path: Path) -> None:
+    """
+    Both read the one marking: every personal value the split encrypts is redacted when
+    its payload key (ARGOS spelling) or its canonical key reaches a log line.
+    """
+    payload = load_payload(path)
+    draft = EventFactory(REGISTRY).draft(
+        payload, project="acme", received_at=datetime(2025, 6, 30, tzinfo=UTC), encrypted=False
+    )
+    _, personal = split(draft.data, pii_tree(DOCUMENTS, schema_uri(draft.schema)))
+    # `extra` (unmapped values) is encrypted whole; under their unknown ARGOS keys such
+    # values are not redacted by name: logs never carry payloads, the marking covers
+    # every named field.
+    named = {k: v for k, v in personal.items() if k != "extra"}
+    for line, encrypted in ((dict(payload), named), (dict(draft.data), personal)):
+        logged: JSONObject = dict(REDACTOR(None, "info", {"event": "probe", **line}))
+        assert set() == _texts(encrypted) & _texts(logged), path.stem
+
+
+def test_redacted_keys_are_the_marking_and_its_spellings() -> None:
+    """The redactor's personal keys are exactly the marked names and their ARGOS spellings."""
     marked = {_normalized(name) for document in DOCUMENTS for name in _marked_names(document)}
     spellings = {
         _normalized(source)
         for source, rule in SUBMISSION.items()
         if rule.target and _marked_path(FIELDS_TREE, rule.target)
     }
-    assert set() == PERSONAL_KEYS - marked - spellings - JUSTIFIED
-    assert set() == JUSTIFIED & (marked | spellings)  # a justification never hides a marking
+    keys = personal_keys(DOCUMENTS)
+    assert marked <= keys
+    assert spellings <= keys
+    assert set() == keys & {_normalized(f) for f in CLEAR_FIELDS}  # the marking keeps them
+    assert {"userid", "applicantid"} <= ALWAYS_REDACTED  # clear in events, kept out of logs
 
 
 @pytest.mark.parametrize("field", CLEAR_FIELDS)

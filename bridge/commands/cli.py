@@ -33,7 +33,11 @@ def _settings(args: argparse.Namespace, *, webhooks: bool = True) -> Settings:
 
 def _logging(settings: Settings, *, to_stderr: bool = False) -> None:
     """Configure logging; tools log to stderr so that stdout carries only their result."""
-    redactor = Redactor()
+    from bridge.pii.marking import personal_keys  # noqa: PLC0415
+    from bridge.schemas import load_registry  # noqa: PLC0415
+
+    registry = load_registry()
+    redactor = Redactor(personal_keys(registry.schema(n) for n in registry.names))
     redactor.add_secrets(settings.secrets())
     configure_logging(settings.log_level, redactor, stream=sys.stderr if to_stderr else None)
 
