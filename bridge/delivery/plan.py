@@ -5,7 +5,8 @@ What one accepted draft becomes in the spool, decided in one place. Pure.
     event              encrypted / redacted per the project; after its key record
     [tombstones ...]   a `delete` erases every data key of the submission
     [kyc.erased]       ... and says so, without personal data
-    [state record]     the submission's new current state, after the event is acked
+    ... the event's follow-up: the submission's new current state (a state-topic
+        record appended to the spool once Kafka acknowledged the event)
 
 The event is stale when its ARGOS status time is not newer than the current
 state's; a stale event is published but changes nothing else.
@@ -75,7 +76,6 @@ def plan(
         new_keys = (grant.new_key,)
         after = Prerequisite(grant.record.topic, entry=0)
     index = len(entries)
-    entries.append(Entry(event.event_id, topic, event.record, after, origin))
     erase: str | None = None
     if erasure is not None:
         entries += erasure.tombstones
@@ -91,6 +91,7 @@ def plan(
         erase = draft.key
     state: CurrentState | None = None
     row: StateRow | None = None
+    followup: Entry | None = None
     if state_topic is not None and draft.subject is not None and not stale:
         state = advance(
             current,
@@ -105,13 +106,9 @@ def plan(
         )
         value = state.to_json()
         row = StateRow(draft.subject, state.status_time, value)
-        entries.append(
-            Entry(
-                f"state:{event.event_id}",
-                state_topic,
-                Record(draft.subject.encode("utf-8"), value),
-                Prerequisite(topic, entry=index),
-            )
+        followup = Entry(
+            f"state:{event.event_id}", state_topic, Record(draft.subject.encode("utf-8"), value)
         )
+    entries.insert(index, Entry(event.event_id, topic, event.record, after, origin, followup))
     side = SideWrite(primary=index, keys=new_keys, state=row, erase=erase)
     return Plan(event, tuple(entries), index, side, stale, state)

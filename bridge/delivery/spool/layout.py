@@ -4,7 +4,8 @@ The spool's table layout, in one place, and the migration of older spools.
     events     pending records in acceptance order (`seq`); `after`/`after_topic`
                name a record Kafka must acknowledge first; `origin` is what a
                dead letter keeps if Kafka refuses the record; `tombstone` marks a
-               record whose value is null (a compaction tombstone)
+               record whose value is null (a compaction tombstone); `followup` is a
+               record appended once Kafka acknowledged this one (its state record)
     delivered  ids Kafka acknowledged: the dedup window
     keys       the data keys of the encrypt mode: one row per key record (own and
                followed from the keys topic), `erased` once tombstoned
@@ -61,6 +62,7 @@ _COLUMNS = {
     "after_topic": "TEXT",
     "origin": "BLOB",
     "tombstone": "INTEGER NOT NULL DEFAULT 0",
+    "followup": "BLOB",
 }
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS events_by_id ON events (event_id);

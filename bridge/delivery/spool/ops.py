@@ -52,7 +52,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-_ROW = "seq, event_id, topic, key, value, headers, accepted_at, after, after_topic, tombstone"
+_ROW = (
+    "seq, event_id, topic, key, value, headers, accepted_at, after, after_topic, tombstone, "
+    "followup"
+)
 
 
 # ---------------------------------------------------------------------------- values
@@ -76,6 +79,7 @@ class Entry:
     record: Record
     after: Prerequisite | None = None
     origin: bytes | None = None  # what a dead letter needs if Kafka refuses the record
+    followup: Entry | None = None  # appended once Kafka acknowledged this record
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ class SpooledRecord:
     accepted_at: float
     after: int = 0  # seq of the prerequisite (0: none)
     after_topic: str | None = None  # its topic
+    followup: Entry | None = None  # appended once Kafka acknowledged this record
 
 
 Outcome = Literal["stored", "pending", "delivered"]
@@ -118,13 +123,30 @@ def _decode_headers(blob: bytes) -> tuple[tuple[str, bytes], ...]:
     return tuple((k, v.encode("latin-1")) for k, v in orjson.loads(blob))
 
 
-_Row = tuple[int, str, str, bytes, bytes, bytes, float, int, str | None, int]
+_Row = tuple[int, str, str, bytes, bytes, bytes, float, int, str | None, int, bytes | None]
+
+
+def _encode_followup(entry: Entry | None) -> bytes | None:
+    if entry is None:
+        return None
+    record = entry.record
+    value = None if record.value is None else record.value.decode("latin-1")
+    return orjson.dumps([entry.event_id, entry.topic, record.key.decode("latin-1"), value])
+
+
+def _decode_followup(blob: bytes | None) -> Entry | None:
+    if blob is None:
+        return None
+    event_id, topic, key, value = orjson.loads(blob)
+    encoded = None if value is None else str(value).encode("latin-1")
+    return Entry(str(event_id), str(topic), Record(str(key).encode("latin-1"), encoded))
 
 
 def _spooled(row: _Row) -> SpooledRecord:
-    seq, event_id, topic, key, value, headers, accepted_at, after, after_topic, tombstone = row
-    record = Record(key, None if tombstone else value, _decode_headers(headers))
-    return SpooledRecord(seq, event_id, topic, record, accepted_at, after, after_topic)
+    seq, event_id, topic, key, value, headers, accepted_at, after, after_topic, tomb, follow = row
+    record = Record(key, None if tomb else value, _decode_headers(headers))
+    followup = _decode_followup(follow)
+    return SpooledRecord(seq, event_id, topic, record, accepted_at, after, after_topic, followup)
 
 
 def _insert(
@@ -134,7 +156,7 @@ def _insert(
     after_topic = entry.after.topic if entry.after is not None and after else None
     cursor = conn.execute(
         "INSERT INTO events (event_id, topic, key, value, headers, accepted_at, size, after, "
-        "after_topic, origin, tombstone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "after_topic, origin, tombstone, followup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.event_id,
             entry.topic,
@@ -147,11 +169,19 @@ def _insert(
             after_topic,
             entry.origin,
             record.value is None,
+            _encode_followup(entry.followup),
         ),
     )
     assert cursor.lastrowid is not None
     return SpooledRecord(
-        cursor.lastrowid, entry.event_id, entry.topic, record, accepted_at, after, after_topic
+        cursor.lastrowid,
+        entry.event_id,
+        entry.topic,
+        record,
+        accepted_at,
+        after,
+        after_topic,
+        entry.followup,
     )
 
 
@@ -261,20 +291,28 @@ class Replace(Operation[SpooledRecord]):
 
 
 @dataclass
-class MarkDone(Operation[None]):
-    """Forget delivered records and remember their ids in the dedup window."""
+class MarkDone(Operation[list[SpooledRecord]]):
+    """
+    Forget delivered records, remember their ids in the dedup window, and append
+    their follow-up records (committed to the relay like new records).
+    """
 
     seqs: tuple[int, ...]
     event_ids: tuple[str, ...]
     acked_at: float
+    followups: tuple[Entry, ...] = ()
     requeue: ClassVar[bool] = True
 
-    def run(self, conn: sqlite3.Connection) -> None:
+    def committed(self) -> list[SpooledRecord]:
+        return self._result
+
+    def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
         conn.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in self.seqs])
         conn.executemany(
             "INSERT OR REPLACE INTO delivered (event_id, acked_at) VALUES (?, ?)",
             [(i, self.acked_at) for i in self.event_ids],
         )
+        return [_insert(conn, entry, self.acked_at) for entry in self.followups]
 
 
 @dataclass

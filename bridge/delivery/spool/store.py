@@ -203,12 +203,21 @@ class Spool:
         return appended
 
     def mark_done(self, done: Sequence[SpooledRecord], acked_at: float) -> None:
-        """Forget delivered records and remember their ids (committed with the next group)."""
-        self.events -= len(done)
-        self.bytes -= sum(r.record.size for r in done)
+        """
+        Forget delivered records and remember their ids; their follow-up records are
+        appended in the same transaction (committed with the next group).
+        """
+        followups = tuple(r.followup for r in done if r.followup is not None)
+        self.events -= len(done) - len(followups)
+        self.bytes -= sum(r.record.size for r in done) - sum(f.record.size for f in followups)
         if self._thread is not None:
             self._ops.put(
-                MarkDone(tuple(r.seq for r in done), tuple(r.event_id for r in done), acked_at)
+                MarkDone(
+                    tuple(r.seq for r in done),
+                    tuple(r.event_id for r in done),
+                    acked_at,
+                    followups,
+                )
             )
 
     def discard(self, records: Sequence[SpooledRecord]) -> None:
