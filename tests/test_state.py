@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from bridge.schemas import load_registry
 from bridge.state import CurrentState, advance, is_stale, order_key
 
 T1 = "2025-03-14T09:21:07.412Z"
@@ -16,7 +18,7 @@ def _state(status: str | None, status_time: str | None) -> CurrentState:
         project="p",
         status=status,
         status_time=order_key(status_time) if status_time else None,
-        event_id="e0",
+        event_id="4a31bb93-d99f-80b4-b8c6-7002c5840c95",
         event_type="kyc.approved",
         channel="webhook",
         updated_at=T1,
@@ -95,3 +97,10 @@ def test_state_values_round_trip_and_reject_other_documents() -> None:
     assert state == CurrentState.from_json(state.to_json())
     with pytest.raises(ValueError, match=r"kyc\.state\.v1"):
         CurrentState.from_json(b'{"schema": "other"}')
+
+
+def test_state_values_match_their_schema() -> None:
+    """What the bridge writes to the state topic validates against kyc.state.v1."""
+    registry = load_registry()
+    for state in (_state("approved", T1), _state(None, None)):
+        registry.validate("kyc.state.v1", orjson.loads(state.to_json()))
