@@ -22,6 +22,7 @@ import structlog
 
 from bridge.delivery.datakeys import DataKeys
 from bridge.delivery.spool import KeyRow, Spool, StateRow
+from bridge.delivery.spool.ops import REPLICA_HEADER
 from bridge.errors import PublishError
 from bridge.pii import KeyTombstone, parse_key_record
 from bridge.pii.errors import KeyRecordError
@@ -81,8 +82,8 @@ async def follow_state(
     topic: str,
     *,
     republish: RepublishHook,
-    on_state: Callable[[str], None],
     on_idle: Callable[[], None] = lambda: None,
+    replica: bytes = b"",
 ) -> None:
     """Follow the state topic forever (see the module docstring)."""
     reader = publisher.reader(topic)
@@ -99,20 +100,20 @@ async def follow_state(
             rows: list[StateRow] = []
             regressed: list[bytes] = []
             for record in records:
-                if record.value is None:
-                    continue
+                if record.value is None or (
+                    replica and (REPLICA_HEADER, replica) in record.headers
+                ):
+                    continue  # a tombstone, or our own record read back
                 try:
                     state = CurrentState.from_json(record.value)
                 except (ValueError, KeyError):
                     log.warning("state.skipped_record", partition=record.partition)
                     continue
-                rows.append(StateRow(state.subject, state.status_time, record.value))
                 mine = spool.side.state(state.subject)
+                rows.append(StateRow(state.subject, state.status_time, record.value))
                 if mine is not None and _newer(mine, state):
                     regressed.append(mine)
             await spool.follow(states=rows, cursors=_cursors(topic, records))
-            for row in rows:
-                on_state(row.subject)  # the cached state may be older now
             for value in regressed:
                 await republish(value)
     finally:

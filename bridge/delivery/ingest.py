@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import secrets
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from bridge.delivery.gate import Gate
 from bridge.delivery.plan import Erasure, Plan, plan
 from bridge.delivery.relay import Relay
 from bridge.delivery.spool import Entry, Spool, SpooledRecord
+from bridge.delivery.spool.ops import REPLICA_HEADER
 from bridge.errors import EventTooLargeError, InvalidPayloadError, PublishError
 from bridge.events import Draft, Event, EventFactory
 from bridge.metrics import Metrics
@@ -53,8 +55,8 @@ __all__ = ["Ingest", "Receipt"]
 log = structlog.get_logger("bridge.ingest")
 
 _READY_ROOM = 16 * 1024  # /readyz wants room for at least one large webhook
-_STATE_CACHE = 50_000  # submissions whose current state stays in memory
 _GAUGE_INTERVAL_S = 1.0
+_COUNT_EVERY = 30  # gauge ticks between counts (and size prunes) of the dedup window
 _PROBE_INTERVAL_S = 3.0  # with the probe's own timeout, Kafka's state is true within 10 s
 
 
@@ -101,7 +103,8 @@ class Ingest:
         )
         self._serial: dict[str, tuple[asyncio.Lock, int]] = {}
         self._state_synced = asyncio.Event()
-        self._states: OrderedDict[str, CurrentState | None] = OrderedDict()
+        #: names this process in the state records it writes (its follower skips them)
+        self.replica = secrets.token_hex(8).encode()
         self.relay = Relay(
             self.spool,
             publisher,
@@ -136,8 +139,8 @@ class Ingest:
                 self.spool,
                 self._settings.state_topic,
                 republish=self._republish_state,
-                on_state=self._forget_state,
                 on_idle=self._state_synced.set,
+                replica=self.replica,
             ),
         )
         log.info("spool.opened", events=self.spool.events, bytes=self.spool.bytes)
@@ -177,7 +180,7 @@ class Ingest:
         """Re-check the spool itself (one transaction), then report readiness."""
         try:
             async with asyncio.timeout(1.0):
-                await self.spool.refresh()
+                await self.spool.refresh(count=False)
         except Exception:  # noqa: S110  (the spool's own health flag records the failure)
             pass
         return self.ready
@@ -208,14 +211,16 @@ class Ingest:
                 raise too_large
             waiter = self.relay.waiter(event.event_id)
             try:
-                appended = await self.spool.append(planned.entries, side=planned.side)
+                appended = await self.spool.append(
+                    planned.entries, side=planned.side, state=planned.state
+                )
             except BaseException:
                 self.relay.release(event.event_id)
                 raise
             if grant is not None and grant.record is not None and appended[0].record is not None:
                 self.keys_adopt(grant, appended[0].record.seq)
-            if appended[planned.index].outcome == "stored":
-                self._stored(planned)
+            if appended[planned.index].stale:
+                self._metrics.stale_events.labels(event.event_type).inc()
         outcome = appended[planned.index].outcome
         if outcome == "delivered":
             self.relay.release(event.event_id)
@@ -246,7 +251,6 @@ class Ingest:
         if self._factory is None:
             raise RuntimeError("Ingest needs an EventFactory to accept drafts")
         mode = self._modes.get(draft.project, self._settings.pii.mode)
-        current = self._current(draft.subject)
         grant = None
         if mode == "encrypt":
             if self.keys is None:
@@ -266,22 +270,14 @@ class Ingest:
             factory=self._factory,
             topic=topic,
             mode=mode,
-            current=current,
             grant=grant,
             origin=origin.encode() if origin is not None and keep_origin else None,
             state_topic=self._settings.state_topic,
             erasure=erasure,
             now=datetime.fromtimestamp(self._clock(), UTC),
+            replica=self.replica,
         )
         return planned, grant
-
-    def _stored(self, planned: Plan) -> None:
-        """Update the state cache and counters once a (not repeated) event is stored."""
-        if planned.stale:
-            self._metrics.stale_events.labels(planned.event.event_type).inc()
-        subject = planned.event.subject
-        if planned.state is not None and subject is not None:
-            self._remember_state(subject, planned.state)
 
     @contextlib.asynccontextmanager
     async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
@@ -297,25 +293,9 @@ class Ingest:
             else:
                 self._serial[key] = (lock, users - 1)
 
-    def _current(self, subject: str | None) -> CurrentState | None:
-        if subject is None:
-            return None
-        if subject in self._states:
-            self._states.move_to_end(subject)
-            return self._states[subject]
+    def _current(self, subject: str) -> CurrentState | None:
         value = self.spool.side.state(subject)
-        state = CurrentState.from_json(value) if value is not None else None
-        self._remember_state(subject, state)
-        return state
-
-    def _remember_state(self, subject: str, state: CurrentState | None) -> None:
-        self._states[subject] = state
-        self._states.move_to_end(subject)
-        while len(self._states) > _STATE_CACHE:
-            self._states.popitem(last=False)
-
-    def _forget_state(self, subject: str) -> None:
-        self._states.pop(subject, None)
+        return CurrentState.from_json(value) if value is not None else None
 
     async def _republish_state(self, value: bytes) -> None:
         """Publish this replica's (newer) state of a submission again."""
@@ -323,7 +303,7 @@ class Ingest:
         entry = Entry(
             f"state:{state.event_id}:{self._clock()}",
             self._settings.state_topic,
-            Record(state.subject.encode("utf-8"), value),
+            Record(state.subject.encode("utf-8"), value, ((REPLICA_HEADER, self.replica),)),
         )
         await self.spool.append([entry])
 
@@ -389,8 +369,8 @@ class Ingest:
             await asyncio.sleep(_PROBE_INTERVAL_S)
 
     async def _gauges(self) -> None:
-        while True:
-            await self.spool.refresh()
+        for tick in itertools.count():
+            await self.spool.refresh(count=tick % _COUNT_EVERY == 0)
             self._update_gauges()
             await asyncio.sleep(_GAUGE_INTERVAL_S)
 

@@ -5,11 +5,11 @@ What one accepted draft becomes in the spool, decided in one place. Pure.
     event              encrypted / redacted per the project; after its key record
     [tombstones ...]   a `delete` erases every data key of the submission
     [kyc.erased]       ... and says so, without personal data
-    ... the event's follow-up: the submission's new current state (a state-topic
-        record appended to the spool once Kafka acknowledged the event)
 
-The event is stale when its ARGOS status time is not newer than the current
-state's; a stale event is published but changes nothing else.
+Whether the event is stale, and the submission's state after it (the event's
+follow-up record on the state topic, appended once Kafka acknowledged the
+event), is decided inside the append's transaction (`StateCheck`), so that
+concurrent events of one submission are judged in acceptance order.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from datetime import datetime
 
 from bridge.config import PiiMode
 from bridge.delivery.datakeys import Grant
-from bridge.delivery.spool import Entry, NewKey, Prerequisite, SideWrite, StateRow
+from bridge.delivery.spool import Entry, NewKey, Prerequisite, SideWrite, StateCheck
 from bridge.events import Draft, Event, EventFactory, format_received_at
-from bridge.publish import Record
-from bridge.state import CurrentState, advance, is_stale
 
 __all__ = ["Erasure", "Plan", "plan"]
 
@@ -43,8 +41,7 @@ class Plan:
     entries: tuple[Entry, ...]
     index: int  # of the event among the entries
     side: SideWrite
-    stale: bool
-    state: CurrentState | None  # the state after the event (None: unchanged)
+    state: StateCheck | None
 
 
 def plan(
@@ -53,12 +50,12 @@ def plan(
     factory: EventFactory,
     topic: str,
     mode: PiiMode,
-    current: CurrentState | None,
     grant: Grant | None,
     origin: bytes | None,
     state_topic: str | None,
     erasure: Erasure | None,
     now: datetime,
+    replica: bytes = b"",
 ) -> Plan:
     """
     Build the event and every record that goes with it (see the module docstring).
@@ -66,8 +63,7 @@ def plan(
     Raises:
         SchemaValidationError: the event does not match its schema (a bug).
     """
-    stale = is_stale(draft.status_time, current)
-    event = factory.finish(draft, stale=stale, pii=mode, dek=grant.dek if grant else None)
+    event = factory.finish(draft, pii=mode, dek=grant.dek if grant else None)
     entries: list[Entry] = []
     new_keys: tuple[NewKey, ...] = ()
     after = grant.after if grant else None
@@ -89,26 +85,19 @@ def plan(
         )
         entries.append(Entry(erased.event_id, topic, erased.record))
         erase = draft.key
-    state: CurrentState | None = None
-    row: StateRow | None = None
-    followup: Entry | None = None
-    if state_topic is not None and draft.subject is not None and not stale:
-        state = advance(
-            current,
+    entries.insert(index, Entry(event.event_id, topic, event.record, after, origin))
+    check = None
+    if state_topic is not None and draft.subject is not None:
+        check = StateCheck(
+            topic=state_topic,
             subject=draft.subject,
             project=draft.project,
             status=draft.status,
             status_time=draft.status_time,
-            event_id=event.event_id,
             event_type=event.event_type,
             channel=draft.channel,
             updated_at=format_received_at(now),
+            replica=replica,
         )
-        value = state.to_json()
-        row = StateRow(draft.subject, state.status_time, value)
-        followup = Entry(
-            f"state:{event.event_id}", state_topic, Record(draft.subject.encode("utf-8"), value)
-        )
-    entries.insert(index, Entry(event.event_id, topic, event.record, after, origin, followup))
-    side = SideWrite(primary=index, keys=new_keys, state=row, erase=erase)
-    return Plan(event, tuple(entries), index, side, stale, state)
+    side = SideWrite(primary=index, keys=new_keys, erase=erase)
+    return Plan(event, tuple(entries), index, side, check)

@@ -82,6 +82,7 @@ class ReadRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class TopicReader(Protocol):

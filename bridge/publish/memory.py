@@ -116,7 +116,9 @@ class MemoryReader:
                 continue
             start = self._positions.get(partition, 0)
             found += [
-                ReadRecord(partition, offset, log[offset].key, log[offset].value)
+                ReadRecord(
+                    partition, offset, log[offset].key, log[offset].value, log[offset].headers
+                )
                 for offset in range(start, len(log))
             ]
             self._positions[partition] = len(log)

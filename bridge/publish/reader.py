@@ -74,7 +74,7 @@ class KafkaTopicReader:
                 return []
             batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
         found = [
-            ReadRecord(r.partition, r.offset, r.key, r.value)
+            ReadRecord(r.partition, r.offset, r.key, r.value, tuple(r.headers))
             for records in batch.values()
             for r in records
         ]

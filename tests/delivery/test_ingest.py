@@ -154,10 +154,10 @@ async def test_background_tasks_survive_spool_errors_and_shutdown_closes_everyth
     failures = [sqlite3.OperationalError("disk I/O error")] * 2
     refresh = ingest.spool.refresh
 
-    async def flaky_refresh() -> Counts:
+    async def flaky_refresh(*, count: bool = True) -> Counts:
         if failures:
             raise failures.pop()
-        return await refresh()
+        return await refresh(count=count)
 
     monkeypatch.setattr(ingest.spool, "refresh", flaky_refresh)
     with capture_logs() as logs:

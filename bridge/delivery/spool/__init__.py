@@ -4,7 +4,7 @@ published, the dedup window of acknowledged ids, and the read-only status the
 CLI shows. Only this package knows the table layout.
 """
 
-from bridge.delivery.spool.ops import Appended, Entry, Prerequisite, SpooledRecord
+from bridge.delivery.spool.ops import Appended, Entry, Prerequisite, SpooledRecord, StateCheck
 from bridge.delivery.spool.side import KeyRow, NewKey, SideWrite, StateRow
 from bridge.delivery.spool.status import SpoolStatus, read_status
 from bridge.delivery.spool.store import Spool, database_path
@@ -19,6 +19,7 @@ __all__ = [
     "Spool",
     "SpoolStatus",
     "SpooledRecord",
+    "StateCheck",
     "StateRow",
     "database_path",
     "read_status",

@@ -19,6 +19,7 @@ knows them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,11 +27,19 @@ from typing import ClassVar, Generic, Literal, TypeVar
 
 import orjson
 
-from bridge.delivery.spool.side import KeyRow, SideWrite, StateRow, apply_followed
+from bridge.delivery.spool.side import (
+    STATE_UPSERT,
+    KeyRow,
+    SideWrite,
+    StateRow,
+    apply_followed,
+)
 from bridge.errors import TransientError
 from bridge.publish import Record
+from bridge.state import Channel, CurrentState, advance, is_stale
 
 __all__ = [
+    "REPLICA_HEADER",
     "AppendEntries",
     "Appended",
     "Counts",
@@ -47,6 +56,7 @@ __all__ = [
     "Refused",
     "Replace",
     "SpooledRecord",
+    "StateCheck",
     "Work",
 ]
 
@@ -105,6 +115,60 @@ class Appended:
 
     outcome: Outcome
     record: SpooledRecord | None  # the stored row; None for a repeat
+    stale: bool = False  # its state check found it stale (see `StateCheck`)
+
+
+@dataclass(frozen=True, slots=True)
+class StateCheck:
+    """
+    What decides an event's staleness and the submission's state after it, inside the
+    append's transaction (so concurrent events of one submission are judged in order):
+    a stale event gets `"stale": true` in its serialized envelope and changes nothing;
+    otherwise the state table is updated and the new state becomes the event's
+    follow-up record on `topic`.
+    """
+
+    topic: str
+    subject: str
+    project: str
+    status: str | None
+    status_time: str | None
+    event_type: str
+    channel: Channel
+    updated_at: str
+    replica: bytes = b""  # the `kyc_replica` header of the state record (who wrote it)
+
+    def apply(self, conn: sqlite3.Connection, entry: Entry) -> tuple[Entry, bool]:
+        """Return the entry to store (marked stale, or with its state follow-up)."""
+        row = conn.execute("SELECT value FROM state WHERE subject = ?", (self.subject,)).fetchone()
+        current = CurrentState.from_json(bytes(row[0])) if row else None
+        if is_stale(self.status_time, current):
+            value = entry.record.value or b""
+            marked = value.replace(_NOT_STALE, _STALE, 1)  # the envelope's own member comes first
+            record = Record(entry.record.key, marked, entry.record.headers)
+            return dataclasses.replace(entry, record=record), True
+        state = advance(
+            current,
+            subject=self.subject,
+            project=self.project,
+            status=self.status,
+            status_time=self.status_time,
+            event_id=entry.event_id,
+            event_type=self.event_type,
+            channel=self.channel,
+            updated_at=self.updated_at,
+        )
+        value = state.to_json()
+        conn.execute(STATE_UPSERT, (self.subject, state.status_time, value))
+        record = Record(self.subject.encode("utf-8"), value, ((REPLICA_HEADER, self.replica),))
+        followup = Entry(f"state:{entry.event_id}", self.topic, record)
+        return dataclasses.replace(entry, followup=followup), False
+
+
+#: the header naming the bridge process that wrote a state record (its followers skip it)
+REPLICA_HEADER = "kyc_replica"
+_NOT_STALE = b'"stale":false,'
+_STALE = b'"stale":true,'
 
 
 class Refused(Exception):
@@ -131,15 +195,21 @@ def _encode_followup(entry: Entry | None) -> bytes | None:
         return None
     record = entry.record
     value = None if record.value is None else record.value.decode("latin-1")
-    return orjson.dumps([entry.event_id, entry.topic, record.key.decode("latin-1"), value])
+    headers = [[k, v.decode("latin-1")] for k, v in record.headers]
+    return orjson.dumps([entry.event_id, entry.topic, record.key.decode("latin-1"), value, headers])
 
 
 def _decode_followup(blob: bytes | None) -> Entry | None:
     if blob is None:
         return None
-    event_id, topic, key, value = orjson.loads(blob)
+    event_id, topic, key, value, headers = orjson.loads(blob)
     encoded = None if value is None else str(value).encode("latin-1")
-    return Entry(str(event_id), str(topic), Record(str(key).encode("latin-1"), encoded))
+    record = Record(
+        str(key).encode("latin-1"),
+        encoded,
+        tuple((str(k), str(v).encode("latin-1")) for k, v in headers),
+    )
+    return Entry(str(event_id), str(topic), record)
 
 
 def _spooled(row: _Row) -> SpooledRecord:
@@ -236,7 +306,8 @@ class AppendEntries(Operation[list[Appended]]):
     entries: tuple[Entry, ...]
     accepted_at: float
     horizon: float  # delivered ids older than this no longer count as repeats
-    side: SideWrite | None = None  # applied only if the first entry is stored
+    side: SideWrite | None = None  # applied only if its primary entry is stored
+    state: StateCheck | None = None  # judges the primary entry (side.primary, else 0)
     refuse: TransientError | None = None  # set by the writer when the volume is low
 
     def committed(self) -> list[SpooledRecord]:
@@ -246,7 +317,8 @@ class AppendEntries(Operation[list[Appended]]):
         if self.refuse is not None:
             raise Refused(self.refuse)
         appended: list[Appended] = []
-        for entry in self.entries:
+        primary = self.side.primary if self.side is not None else 0
+        for index, entry in enumerate(self.entries):
             after = 0
             if entry.after is not None:
                 after = entry.after.seq
@@ -269,7 +341,12 @@ class AppendEntries(Operation[list[Appended]]):
             if delivered is not None:
                 appended.append(Appended("delivered", None))
                 continue
-            appended.append(Appended("stored", _insert(conn, entry, self.accepted_at, after)))
+            stale = False
+            to_store = entry
+            if self.state is not None and index == primary:
+                to_store, stale = self.state.apply(conn, entry)
+            stored = _insert(conn, to_store, self.accepted_at, after)
+            appended.append(Appended("stored", stored, stale))
         if self.side is not None and appended[self.side.primary].record is not None:
             self.side.apply(conn, [a.record.seq if a.record else 0 for a in appended])
         return appended
@@ -402,9 +479,13 @@ class Prune(Operation[Counts]):
 
     horizon: float
     max_entries: int
+    count: bool = True  # count the dedup window's entries (a scan: not every second)
 
     def run(self, conn: sqlite3.Connection) -> Counts:
         conn.execute("DELETE FROM delivered WHERE acked_at < ?", (self.horizon,))
+        if not self.count:
+            row = conn.execute("SELECT accepted_at FROM events ORDER BY seq LIMIT 1").fetchone()
+            return Counts(float(row[0]) if row else None, -1)
         (entries,) = conn.execute("SELECT COUNT(*) FROM delivered").fetchone()
         if entries > self.max_entries:
             conn.execute(

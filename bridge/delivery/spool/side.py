@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["KeyRow", "NewKey", "SideReader", "SideWrite", "StateRow", "apply_followed"]
+__all__ = [
+    "STATE_UPSERT",
+    "KeyRow",
+    "NewKey",
+    "SideReader",
+    "SideWrite",
+    "StateRow",
+    "apply_followed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +57,7 @@ class StateRow:
     value: bytes
 
 
-_STATE_UPSERT = (
+STATE_UPSERT = (
     "INSERT INTO state (subject, status_time, value) VALUES (?, ?, ?) "
     "ON CONFLICT (subject) DO UPDATE SET status_time = excluded.status_time, "
     "value = excluded.value "
@@ -63,7 +71,6 @@ class SideWrite:
 
     primary: int
     keys: tuple[NewKey, ...] = ()
-    state: StateRow | None = None
     erase: str | None = None  # a subject whose data keys are now erased
 
     def apply(self, conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
@@ -75,10 +82,6 @@ class SideWrite:
             )
         if self.erase is not None:
             conn.execute("UPDATE keys SET erased = 1 WHERE subject = ?", (self.erase,))
-        if self.state is not None:
-            conn.execute(
-                _STATE_UPSERT, (self.state.subject, self.state.status_time, self.state.value)
-            )
 
 
 def apply_followed(
@@ -98,7 +101,7 @@ def apply_followed(
                 (key.kid, key.subject, key.value),
             )
     for state in states:
-        conn.execute(_STATE_UPSERT, (state.subject, state.status_time, state.value))
+        conn.execute(STATE_UPSERT, (state.subject, state.status_time, state.value))
     conn.executemany(
         "INSERT OR REPLACE INTO cursors (topic, partition, next_offset) VALUES (?, ?, ?)",
         cursors,

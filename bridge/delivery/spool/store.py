@@ -46,6 +46,7 @@ from bridge.delivery.spool.ops import (
     Refused,
     Replace,
     SpooledRecord,
+    StateCheck,
     Work,
 )
 from bridge.delivery.spool.side import KeyRow, SideReader, SideWrite, StateRow
@@ -165,7 +166,11 @@ class Spool:
         return self._reader
 
     async def append(
-        self, entries: Sequence[Entry], *, side: SideWrite | None = None
+        self,
+        entries: Sequence[Entry],
+        *,
+        side: SideWrite | None = None,
+        state: StateCheck | None = None,
     ) -> list[Appended]:
         """
         Append `entries` in one transaction and return once they are fsynced; `side`
@@ -189,7 +194,7 @@ class Spool:
             raise SpoolFullError("spool is full")
         self.events += count
         self.bytes += size
-        op = AppendEntries(tuple(entries), self._clock(), self._horizon(), side)
+        op = AppendEntries(tuple(entries), self._clock(), self._horizon(), side, state)
         try:
             appended = await self._submit(op)
         except BaseException:
@@ -214,7 +219,8 @@ class Spool:
             self._ops.put(
                 MarkDone(
                     tuple(r.seq for r in done),
-                    tuple(r.event_id for r in done),
+                    # internal records (key, state, tombstone: "kind:..." ids) need no dedup
+                    tuple(r.event_id for r in done if ":" not in r.event_id),
                     acked_at,
                     followups,
                 )
@@ -259,10 +265,16 @@ class Spool:
         """Return the dead-letter material stored with record `seq`, if any."""
         return await self._submit(ReadOrigin(seq))
 
-    async def refresh(self) -> Counts:
-        """Prune the dedup window (age and size) and update the figures only the database knows."""
-        counts = await self._submit(Prune(self._horizon(), self._settings.dedup_max_entries))
-        self.delivered_entries = counts.delivered_entries
+    async def refresh(self, *, count: bool = True) -> Counts:
+        """
+        Prune the dedup window by age, and (with `count`) by size, and update the figures
+        only the database knows. Counting scans the window: callers on a timer count
+        only now and then.
+        """
+        prune = Prune(self._horizon(), self._settings.dedup_max_entries, count)
+        counts = await self._submit(prune)
+        if counts.delivered_entries >= 0:
+            self.delivered_entries = counts.delivered_entries
         self.oldest_accepted_at = counts.oldest_accepted_at
         return counts
 
