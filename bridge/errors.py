@@ -4,7 +4,7 @@ The one error tree of the bridge.
     BridgeError
     ├── PermanentError              never retried: 4xx to the sender, or dead-lettered
     │   ├── AuthenticationError     401 bad or missing token
-    │   ├── ForbiddenError          403 source address not allowed
+    │   │   └── ForbiddenError      401 too (logged as `forbidden`): source address not allowed
     │   ├── RequestTimeoutError     408 the body did not arrive in time
     │   ├── PayloadTooLargeError    413 body above the configured cap
     │   └── InvalidPayloadError     400, dead-lettered when authenticated
@@ -22,7 +22,10 @@ The one error tree of the bridge.
     └── ConfigError                 bad setting at startup (exit code 2)
 
 Every error carries a stable `code` (snake_case) that reaches clients in JSON
-bodies and DLQ records. Messages never contain payload data or secrets.
+bodies and DLQ records, and the canonical log line. `public` is what a client is
+told: the code and message, except where telling would help an attacker (a
+`ForbiddenError` answers exactly like an unknown token). Messages never contain
+payload data or secrets.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ class BridgeError(Exception):
         """The safe, human-readable message (no payload data, no secrets)."""
         return str(self.args[0])
 
+    @property
+    def public(self) -> tuple[str, str]:
+        """Return the code and message a client is told (by default: `code`, `message`)."""
+        return self.code, self.message
+
 
 class PermanentError(BridgeError):
     """Retrying the same request cannot succeed."""
@@ -78,11 +86,21 @@ class AuthenticationError(PermanentError):
     status = 401
     code = "unauthorized"
 
+    @property
+    def public(self) -> tuple[str, str]:
+        """Return one answer for every authentication failure: a caller learns nothing more."""
+        return AuthenticationError.code, "missing or invalid webhook token"
 
-class ForbiddenError(PermanentError):
-    """The source address is not in the project's allowlist."""
 
-    status = 403
+class ForbiddenError(AuthenticationError):
+    """
+    The source address is not in the project's allowlist.
+
+    Answered exactly like an unknown token (401 `unauthorized`): a 403 would
+    confirm to an outsider that a leaked token is valid. Only the log says
+    `forbidden`.
+    """
+
     code = "forbidden"
 
 

@@ -44,9 +44,8 @@ def error_response(error: BridgeError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(error, TransientError):
         headers["Retry-After"] = str(error.retry_after_s)
-    return json_response(
-        error.status, {"error": {"code": error.code, "message": error.message}}, **headers
-    )
+    code, message = error.public
+    return json_response(error.status, {"error": {"code": code, "message": message}}, **headers)
 
 
 def _route_name(request: web.Request) -> str:

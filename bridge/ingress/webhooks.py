@@ -73,7 +73,9 @@ async def handle_webhook(request: web.Request) -> web.Response:
     token = request.match_info.get("token") or bearer_token(request.headers.get("Authorization"))
     address = (
         client_address(
-            request.remote, request.headers.get("X-Forwarded-For"), settings.http.trusted_proxies
+            request.remote,
+            request.headers.getall("X-Forwarded-For", []),
+            settings.http.trusted_proxies,
         )
         if services.authenticator.uses_addresses
         else None

@@ -1,14 +1,17 @@
-"""Inbound protection on a real listening socket: TLS, timeouts, concurrency cap."""
+"""Inbound protection on a real listening socket: TLS, timeouts, concurrency cap, allowlists."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
+from structlog.testing import capture_logs
 
 from bridge.config import load_settings
 from bridge.ingress.app import create_app, start_site
@@ -129,18 +132,103 @@ async def test_tls_listener(tmp_path: Path) -> None:
         assert 200 != status
 
 
+async def test_outside_the_allowlist_is_answered_like_an_unknown_token(tmp_path: Path) -> None:
+    """A valid token from outside the allowlist gets the unknown token's exact 401; logs differ."""
+    env = {"BRIDGE_ALLOWED_CIDRS": "203.0.113.0/24"}
+    async with serving(tmp_path, env) as port, aiohttp.ClientSession() as session:
+        answers = []
+        with capture_logs() as logs:
+            for token in (TOKEN, "unknown-token-0000000000"):
+                url = f"http://127.0.0.1:{port}/webhooks/argos/{token}"
+                async with session.post(url, data=PAYLOAD) as response:
+                    answers.append((response.status, await response.read()))
+    assert answers[0] == answers[1]
+    assert 401 == answers[0][0]
+    assert {"code": "unauthorized", "message": "missing or invalid webhook token"} == (
+        orjson.loads(answers[0][1])["error"]
+    )
+    handled = [e["error"] for e in logs if e["event"] == "webhook.handled"]
+    assert ["forbidden", "unauthorized"] == handled
+
+
 async def test_source_allowlist_and_trusted_proxies(tmp_path: Path) -> None:
-    """Outside the allowlist: 403; X-Forwarded-For counts only behind a trusted proxy."""
+    """Outside the allowlist: 401; X-Forwarded-For counts only behind a trusted proxy."""
     url_env = {"BRIDGE_ALLOWED_CIDRS": "203.0.113.0/24"}
     forwarded = {"X-Forwarded-For": "203.0.113.7"}
     async with serving(tmp_path / "a", url_env) as port, aiohttp.ClientSession() as session:
         url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
         async with session.post(url, data=PAYLOAD) as direct:
-            assert (403, "forbidden") == (direct.status, (await direct.json())["error"]["code"])
+            assert 401 == direct.status
         async with session.post(url, data=PAYLOAD, headers=forwarded) as spoofed:
-            assert 403 == spoofed.status  # the peer is not a trusted proxy: header ignored
+            assert 401 == spoofed.status  # the peer is not a trusted proxy: header ignored
     proxied_env = {**url_env, "BRIDGE_TRUSTED_PROXIES": "127.0.0.0/8"}
     async with serving(tmp_path / "b", proxied_env) as port, aiohttp.ClientSession() as session:
         url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
         async with session.post(url, data=PAYLOAD, headers=forwarded) as proxied:
             assert 200 == proxied.status
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """An HTTP response read off a socket."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @classmethod
+    def parse(cls, data: bytes) -> RawResponse:
+        head, _, body = data.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines)
+        return cls(int(status_line.split(" ")[1]), {k.lower(): v for k, v in headers.items()}, body)
+
+    @property
+    def code(self) -> object:
+        return orjson.loads(self.body)["error"]["code"]
+
+
+async def exchange(port: int, request: bytes, *, timeout: float = 5.0) -> bytes:
+    """Send raw bytes and read until the server closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(timeout):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+def webhook_request(*header_lines: str, body: bytes = PAYLOAD, close: bool = True) -> bytes:
+    """A complete webhook POST with extra header lines (`Connection: close` unless not `close`)."""
+    head = [
+        f"POST /webhooks/argos/{TOKEN} HTTP/1.1",
+        "Host: bridge",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(["Connection: close"] if close else []),
+        *header_lines,
+    ]
+    return "\r\n".join(head).encode() + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        # The client forges an allowed first line; the trusted proxy appends the real address
+        # on a line of its own. Reading only the first line let the forgery through.
+        (["X-Forwarded-For: 203.0.113.7", "X-Forwarded-For: 198.51.100.9"], 401),
+        (["X-Forwarded-For: 203.0.113.7, 198.51.100.9"], 401),  # the same, on one line
+        (["X-Forwarded-For: 198.51.100.9", "X-Forwarded-For: 203.0.113.7"], 200),
+        (["X-Forwarded-For: 198.51.100.9", "X-Forwarded-For: 203.0.113.7, 127.0.0.2"], 200),
+    ],
+)
+async def test_every_forwarded_for_line_counts_behind_a_trusted_proxy(
+    tmp_path: Path, lines: list[str], status: int
+) -> None:
+    """All X-Forwarded-For lines, in order, decide the client: the right-most untrusted hop."""
+    env = {"BRIDGE_ALLOWED_CIDRS": "203.0.113.0/24", "BRIDGE_TRUSTED_PROXIES": "127.0.0.0/8"}
+    async with serving(tmp_path, env) as port:
+        response = RawResponse.parse(await exchange(port, webhook_request(*lines)))
+    assert status == response.status
