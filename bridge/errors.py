@@ -10,6 +10,7 @@ The one error tree of the bridge.
     │   └── InvalidPayloadError     400, dead-lettered when authenticated
     │       ├── DecryptionError     encrypted body that no configured key opens
     │       ├── NotJsonError        body (or decrypted body) is not a JSON object
+    │       ├── PayloadTooDeepError  JSON nested deeper than the decoder accepts
     │       ├── PlaintextRefusedError  plain body on a project that requires encryption
     │       ├── SchemaValidationError  normalized event fails its JSON Schema
     │       └── EventTooLargeError  event would not fit in one Kafka record
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidPayloadError",
     "NotJsonError",
     "OverloadedError",
+    "PayloadTooDeepError",
     "PayloadTooLargeError",
     "PermanentError",
     "PlaintextRefusedError",
@@ -135,6 +137,12 @@ class NotJsonError(InvalidPayloadError):
     """The body (after decryption) is not a JSON object."""
 
     code = "invalid_json"
+
+
+class PayloadTooDeepError(InvalidPayloadError):
+    """The body (after decryption) is JSON nested deeper than the decoder accepts."""
+
+    code = "payload_too_deep"
 
 
 class PlaintextRefusedError(InvalidPayloadError):
