@@ -7,6 +7,7 @@ The one error tree of the bridge.
     │   │   └── ForbiddenError      401 too (logged as `forbidden`): source address not allowed
     │   ├── RequestTimeoutError     408 the body did not arrive in time
     │   ├── PayloadTooLargeError    413 body above the configured cap
+    │   ├── HeadersTooLargeError    431 request head above the header count or size cap
     │   └── InvalidPayloadError     400, dead-lettered when authenticated
     │       ├── DecryptionError     encrypted body that no configured key opens
     │       ├── NotJsonError        body (or decrypted body) is not a JSON object
@@ -19,6 +20,7 @@ The one error tree of the bridge.
     │   ├── SpoolFullError          the spool reached its byte or event cap
     │   ├── SpoolUnavailableError   the spool cannot be written (disk, I/O)
     │   ├── OverloadedError         too many concurrent requests
+    │   ├── TooManyConnectionsError  too many open connections (answered before any request)
     │   └── ShuttingDownError       SIGTERM received, no new work accepted
     └── ConfigError                 bad setting at startup (exit code 2)
 
@@ -38,6 +40,7 @@ __all__ = [
     "DecryptionError",
     "EventTooLargeError",
     "ForbiddenError",
+    "HeadersTooLargeError",
     "InvalidPayloadError",
     "NotJsonError",
     "OverloadedError",
@@ -51,6 +54,7 @@ __all__ = [
     "ShuttingDownError",
     "SpoolFullError",
     "SpoolUnavailableError",
+    "TooManyConnectionsError",
     "TransientError",
 ]
 
@@ -118,6 +122,13 @@ class PayloadTooLargeError(PermanentError):
 
     status = 413
     code = "payload_too_large"
+
+
+class HeadersTooLargeError(PermanentError):
+    """The request head has too many header lines or too many bytes."""
+
+    status = 431
+    code = "headers_too_large"
 
 
 class InvalidPayloadError(PermanentError):
@@ -200,6 +211,13 @@ class OverloadedError(TransientError):
     """Too many requests are in flight."""
 
     code = "overloaded"
+    retry_after_s = 1
+
+
+class TooManyConnectionsError(TransientError):
+    """Too many connections are open; this one is answered and closed at once."""
+
+    code = "too_many_connections"
     retry_after_s = 1
 
 

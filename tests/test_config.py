@@ -59,12 +59,32 @@ def test_several_tokens_and_keys_for_rotation() -> None:
         ({"BRIDGE_AUTH_TOKENS": "short"}, "BRIDGE_AUTH_TOKENS"),
         ({"BRIDGE_SPOOL_MAX_BYTES": "-1"}, "BRIDGE_SPOOL_MAX_BYTES"),
         ({"BRIDGE_HTTP_TLS_CERTFILE": "/x.pem"}, "BRIDGE_HTTP_TLS_CERTFILE"),
+        ({"BRIDGE_HTTP_MAX_HEADERS": "4"}, "BRIDGE_HTTP_MAX_HEADERS"),
+        ({"BRIDGE_HTTP_MAX_HEADER_BYTES": "512"}, "BRIDGE_HTTP_MAX_HEADER_BYTES"),
+        ({"BRIDGE_HTTP_MAX_CONNECTIONS": "0"}, "BRIDGE_HTTP_MAX_CONNECTIONS"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], names: str) -> None:
     """Every invalid value raises ConfigError whose message names the setting."""
     with pytest.raises(ConfigError, match=names):
         load_settings({"BRIDGE_AUTH_TOKENS": TOKEN, **env})
+
+
+def test_http_request_caps_have_defaults_and_can_be_set() -> None:
+    """Header count, head size and connection caps: documented defaults, env overrides."""
+    default = load_settings({"BRIDGE_AUTH_TOKENS": TOKEN}).http
+    assert (64, 16384, 1024) == (
+        default.max_headers,
+        default.max_header_bytes,
+        default.max_connections,
+    )
+    env = {
+        "BRIDGE_HTTP_MAX_HEADERS": "32",
+        "BRIDGE_HTTP_MAX_HEADER_BYTES": "8192",
+        "BRIDGE_HTTP_MAX_CONNECTIONS": "128",
+    }
+    http = load_settings({"BRIDGE_AUTH_TOKENS": TOKEN, **env}).http
+    assert (32, 8192, 128) == (http.max_headers, http.max_header_bytes, http.max_connections)
 
 
 def test_secrets_can_come_from_files(tmp_path: Path) -> None:

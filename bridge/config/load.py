@@ -212,6 +212,13 @@ def _http(env: Env) -> HttpSettings:
         max_concurrency=env.integer(
             "BRIDGE_HTTP_MAX_CONCURRENCY", _HTTP.max_concurrency, minimum=1
         ),
+        max_headers=env.integer("BRIDGE_HTTP_MAX_HEADERS", _HTTP.max_headers, minimum=8),
+        max_header_bytes=env.integer(
+            "BRIDGE_HTTP_MAX_HEADER_BYTES", _HTTP.max_header_bytes, minimum=1024
+        ),
+        max_connections=env.integer(
+            "BRIDGE_HTTP_MAX_CONNECTIONS", _HTTP.max_connections, minimum=1
+        ),
         trusted_proxies=env.networks("BRIDGE_TRUSTED_PROXIES", env.items("BRIDGE_TRUSTED_PROXIES")),
     )
     if settings.port > 65535:

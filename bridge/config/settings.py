@@ -88,6 +88,13 @@ class HttpSettings:
     max_body_bytes: int = 256 * 1024
     read_timeout_s: float = 10.0
     max_concurrency: int = 512
+    #: header lines per request head; aiohttp answers more with 431
+    max_headers: int = 64
+    #: bytes per request head (request line + headers); a client that sends more is
+    #: answered 431 and disconnected, so an unfinished head holds at most this much
+    max_header_bytes: int = 16 * 1024
+    #: open connections; more are answered 503 `too_many_connections` and closed
+    max_connections: int = 1024
     trusted_proxies: tuple[Network, ...] = ()
 
 

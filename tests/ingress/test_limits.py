@@ -1,4 +1,7 @@
-"""Inbound protection on a real listening socket: TLS, timeouts, concurrency cap, allowlists."""
+"""
+Inbound protection on a real listening socket: TLS, timeouts, concurrency,
+connection and request-head caps, allowlists behind proxies, no Server header.
+"""
 
 from __future__ import annotations
 
@@ -232,3 +235,110 @@ async def test_every_forwarded_for_line_counts_behind_a_trusted_proxy(
     async with serving(tmp_path, env) as port:
         response = RawResponse.parse(await exchange(port, webhook_request(*lines)))
     assert status == response.status
+
+
+def _filler(count: int, size: int) -> list[str]:
+    return [f"X-Filler-{i}: {'f' * size}" for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "why"),
+    [
+        (_filler(20, 10), "more header lines than BRIDGE_HTTP_MAX_HEADERS"),
+        (_filler(6, 1000), "more bytes than BRIDGE_HTTP_MAX_HEADER_BYTES"),
+        (_filler(1, 9000), "one line longer than aiohttp's 8190-byte line limit"),
+    ],
+)
+async def test_oversized_request_heads_get_431_and_are_disconnected(
+    tmp_path: Path, lines: list[str], why: str
+) -> None:
+    """Heads beyond the header count or size caps: 431 `headers_too_large`, connection closed."""
+    env = {"BRIDGE_HTTP_MAX_HEADERS": "16", "BRIDGE_HTTP_MAX_HEADER_BYTES": "4096"}
+    async with serving(tmp_path, env) as port:
+        # A keep-alive request: reading to the end only returns because the server closes.
+        data = await exchange(port, webhook_request(*lines, close=False))
+    response = RawResponse.parse(data)
+    assert (431, "headers_too_large") == (response.status, response.code), why
+
+
+async def test_an_unfinished_head_is_cut_off_at_the_byte_cap(tmp_path: Path) -> None:
+    """A head that never ends is answered 431 and closed once it passes the byte cap."""
+    env = {"BRIDGE_HTTP_MAX_HEADER_BYTES": "4096"}
+    async with serving(tmp_path, env) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /webhooks/argos HTTP/1.1\r\nHost: x\r\n")
+        # Small writes, like a slow client, never the closing blank line; the fifth passes
+        # 4096 bytes (the client stops there, so the server's answer is not reset away).
+        for i in range(5):
+            writer.write(f"X-Slow-{i}: {'s' * 1000}\r\n".encode())
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        async with asyncio.timeout(5):
+            data = await reader.read()
+        writer.close()
+    response = RawResponse.parse(data)
+    assert (431, "headers_too_large") == (response.status, response.code)
+
+
+async def test_bodies_and_many_requests_on_one_connection_do_not_count_as_head(
+    tmp_path: Path,
+) -> None:
+    """The head cap is per request: a large body and 30 keep-alive requests pass."""
+    env = {"BRIDGE_HTTP_MAX_HEADER_BYTES": "4096", "BRIDGE_HTTP_MAX_BODY_BYTES": "200000"}
+    big = orjson.dumps({"webhook_trigger": "submit", "submission_id": "s", "pad": "p" * 150_000})
+    connector = aiohttp.TCPConnector(limit=1)  # one connection, reused
+    async with serving(tmp_path, env) as port, aiohttp.ClientSession(connector=connector) as s:
+        url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
+        statuses = []
+        for i in range(30):
+            body = big if i == 0 else orjson.dumps({"webhook_trigger": "submit", "n": i})
+            async with s.post(url, data=body, headers={"X-Pad": "h" * 2000}) as response:
+                statuses.append(response.status)
+    assert [200] * 30 == statuses
+
+
+async def test_connections_beyond_the_cap_get_503_and_are_closed(tmp_path: Path) -> None:
+    """Past BRIDGE_HTTP_MAX_CONNECTIONS a new connection is answered 503 at once and closed."""
+    async with serving(tmp_path, {"BRIDGE_HTTP_MAX_CONNECTIONS": "3"}) as port:
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        async with asyncio.timeout(5):
+            refused = RawResponse.parse(await reader.read())  # nothing sent: answered anyway
+        writer.close()
+        _, first = idle.pop()
+        first.close()
+        await first.wait_closed()
+        await asyncio.sleep(0.1)  # the server notices the close and frees the slot
+        served = RawResponse.parse(await exchange(port, webhook_request()))
+        for _, other in idle:
+            other.close()
+    assert (503, "too_many_connections", "1") == (
+        refused.status,
+        refused.code,
+        refused.headers["retry-after"],
+    )
+    assert 200 == served.status
+
+
+async def test_no_response_carries_a_server_header(tmp_path: Path) -> None:
+    """No `Server: Python/... aiohttp/...` on any answer: webhook, errors, health, refusals."""
+    async with serving(tmp_path, {"BRIDGE_HTTP_MAX_CONNECTIONS": "2"}) as port:
+        requests = [
+            webhook_request(),
+            webhook_request().replace(TOKEN.encode(), b"not-the-token-0000000000"),
+            b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"BROKEN\r\n\r\n",
+            webhook_request(*_filler(200, 10)),
+        ]
+        answers = [RawResponse.parse(await exchange(port, r)) for r in requests]
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        answers.append(RawResponse.parse(await exchange(port, b"")))
+        for _, writer in held:
+            writer.close()
+    assert [200, 401, 200, 200, 200, 404, 400, 431, 503] == [a.status for a in answers]
+    assert [] == [a.headers["server"] for a in answers if "server" in a.headers]
