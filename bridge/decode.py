@@ -17,7 +17,7 @@ from datetime import datetime
 import orjson
 
 from bridge import crypto
-from bridge.config import ProjectSettings
+from bridge.config import ProjectSettings, Secret
 from bridge.errors import (
     DecryptionError,
     NotJsonError,
@@ -27,7 +27,7 @@ from bridge.errors import (
 from bridge.events import Event, EventFactory
 from bridge.types import JSONObject, JSONValue
 
-__all__ = ["MAX_JSON_DEPTH", "Decoded", "decode_webhook", "event_from_body"]
+__all__ = ["MAX_JSON_DEPTH", "Decoded", "decode_for", "decode_webhook", "event_from_body"]
 
 #: nesting levels of objects and arrays a payload may have (the top-level object is 1);
 #: ARGOS payloads have about 4, and the envelope adds 2 to what gets serialized
@@ -38,10 +38,12 @@ _BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A webhook body as a JSON object, and whether it arrived encrypted."""
+    """A webhook body as a JSON object, and how it arrived."""
 
     payload: JSONObject
     encrypted: bool
+    #: the API key that decrypted the body (None for a plain body)
+    key: Secret | None = None
 
 
 def _too_deep(value: JSONObject, limit: int) -> bool:
@@ -122,8 +124,22 @@ def decode_webhook(body: bytes, *, api_keys: Sequence[str], allow_plaintext: boo
             continue
         payload = _parse_object(plaintext)
         if payload is not None:
-            return Decoded(payload, encrypted=True)
+            return Decoded(payload, encrypted=True, key=Secret(key))
     raise DecryptionError("no configured API key decrypts the body to a JSON object")
+
+
+def decode_for(project: ProjectSettings, body: bytes) -> Decoded:
+    """
+    Decode one body with the project's keys and policy.
+
+    Raises:
+        InvalidPayloadError: any subclass; the body cannot become a payload.
+    """
+    return decode_webhook(
+        body,
+        api_keys=[k.value for k in project.api_keys],
+        allow_plaintext=project.allow_plaintext,
+    )
 
 
 def event_from_body(
@@ -141,11 +157,7 @@ def event_from_body(
     Raises:
         InvalidPayloadError: any subclass; the body cannot become an event.
     """
-    decoded = decode_webhook(
-        body,
-        api_keys=[k.value for k in project.api_keys],
-        allow_plaintext=project.allow_plaintext,
-    )
+    decoded = decode_for(project, body)
     event = factory.build(
         decoded.payload, project=project.name, received_at=received_at, encrypted=decoded.encrypted
     )

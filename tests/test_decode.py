@@ -42,9 +42,18 @@ def test_encrypted_bodies_are_decrypted(body: bytes, media: str) -> None:
 
 
 def test_plain_body_is_accepted_when_allowed() -> None:
-    """A plain JSON webhook passes through, flagged as not encrypted."""
+    """A plain JSON webhook passes through, flagged as not encrypted, with no key."""
     decoded = decode_webhook(orjson.dumps(PAYLOAD), api_keys=[], allow_plaintext=True)
-    assert (PAYLOAD, False) == (decoded.payload, decoded.encrypted)
+    assert (PAYLOAD, False, None) == (decoded.payload, decoded.encrypted, decoded.key)
+
+
+@pytest.mark.parametrize(("keys", "opener"), [([KEY], KEY), (["old", KEY], KEY), ([KEY, "x"], KEY)])
+def test_decoded_reports_the_key_that_decrypted_the_body(keys: list[str], opener: str) -> None:
+    """The decoder says which API key opened the body (for the encrypted answer), masked."""
+    decoded = decode_webhook(orjson.dumps({"data": CIPHER}), api_keys=keys, allow_plaintext=False)
+    assert decoded.key is not None
+    assert opener == decoded.key.value
+    assert opener not in repr(decoded)
 
 
 def _nested(depth: int, *, array: bool = False) -> bytes:

@@ -22,6 +22,7 @@ from bridge.config.settings import (
     SecurityProtocol,
     Settings,
     SpoolSettings,
+    encrypt_responses_default,
 )
 from bridge.errors import ConfigError
 
@@ -30,8 +31,16 @@ __all__ = ["load_settings", "read_secret"]
 _KAFKA = KafkaSettings()
 _HTTP = HttpSettings()
 _SPOOL = SpoolSettings()
+_PROJECT = ProjectSettings(DEFAULT_PROJECT, tokens=())
 _DEFAULTS = Settings(projects=())
-_PROJECT_KEYS = {"tokens", "api_keys", "topic", "allow_plaintext", "allowed_cidrs"}
+_PROJECT_KEYS = {
+    "tokens",
+    "api_keys",
+    "topic",
+    "allow_plaintext",
+    "allowed_cidrs",
+    "encrypt_responses",
+}
 _MIN_TOKEN = 16
 
 
@@ -68,10 +77,14 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
     if topic is not None and not isinstance(topic, str):
         env.error(f"BRIDGE_CONFIG_FILE: {where}.topic: expected a string")
         topic = None
-    plaintext = table.get("allow_plaintext", True)
+    plaintext = table.get("allow_plaintext", _PROJECT.allow_plaintext)
     if not isinstance(plaintext, bool):
         env.error(f"BRIDGE_CONFIG_FILE: {where}.allow_plaintext: expected true or false")
-        plaintext = True
+        plaintext = _PROJECT.allow_plaintext
+    encrypt = table.get("encrypt_responses", encrypt_responses_default(plaintext))
+    if not isinstance(encrypt, bool):
+        env.error(f"BRIDGE_CONFIG_FILE: {where}.encrypt_responses: expected true or false")
+        encrypt = encrypt_responses_default(plaintext)
     return ProjectSettings(
         name=name,
         tokens=tuple(Secret(t) for t in strings("tokens")),
@@ -81,6 +94,7 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
         allowed_cidrs=env.networks(
             f"BRIDGE_CONFIG_FILE: {where}.allowed_cidrs", strings("allowed_cidrs")
         ),
+        encrypt_responses=encrypt,
     )
 
 
@@ -112,6 +126,7 @@ def _projects(
     if not tokens and dev_token and not projects:
         tokens = (dev_token,)
     if tokens or not projects:
+        plaintext = env.flag("BRIDGE_ALLOW_PLAINTEXT", _PROJECT.allow_plaintext)
         projects.insert(
             0,
             ProjectSettings(
@@ -119,9 +134,12 @@ def _projects(
                 tokens=tuple(Secret(t) for t in tokens),
                 api_keys=tuple(Secret(k) for k in env.items("BRIDGE_ARGOS_API_KEYS", secret=True)),
                 topic=env.raw("BRIDGE_PROJECT_TOPIC"),
-                allow_plaintext=env.flag("BRIDGE_ALLOW_PLAINTEXT", True),
+                allow_plaintext=plaintext,
                 allowed_cidrs=env.networks(
                     "BRIDGE_ALLOWED_CIDRS", env.items("BRIDGE_ALLOWED_CIDRS")
+                ),
+                encrypt_responses=env.flag(
+                    "BRIDGE_ENCRYPT_RESPONSES", encrypt_responses_default(plaintext)
                 ),
             ),
         )

@@ -22,6 +22,7 @@ __all__ = [
     "SecurityProtocol",
     "Settings",
     "SpoolSettings",
+    "encrypt_responses_default",
 ]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -55,6 +56,19 @@ class ProjectSettings:
     topic: str | None = None
     allow_plaintext: bool = True
     allowed_cidrs: tuple[Network, ...] = ()
+    #: answer encrypted requests encrypted (ARGOS's "bidirectional" mode); the loader
+    #: defaults it to `encrypt_responses_default(allow_plaintext)`
+    encrypt_responses: bool = False
+
+
+def encrypt_responses_default(allow_plaintext: bool) -> bool:
+    """
+    Return whether a project answers encrypted requests encrypted, unless configured.
+
+    On exactly for projects that accept encrypted bodies only: those are set up for
+    ARGOS's encryption option, whose guide asks for encrypted output too.
+    """
+    return not allow_plaintext
 
 
 @dataclass(frozen=True, slots=True)

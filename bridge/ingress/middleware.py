@@ -2,7 +2,7 @@
 HTTP edge policies in one place: errors to JSON responses (also the raw ones
 the listener writes before any request exists), the canonical log line,
 request metrics, admission through the shutdown gate (concurrency cap,
-refusal while shutting down), and no `Server` header.
+refusal while shutting down), encrypted answers, and no `Server` header.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ import orjson
 import structlog
 from aiohttp import hdrs, web
 
+from bridge import crypto
+from bridge.config import Secret
 from bridge.errors import BridgeError, HeadersTooLargeError, TransientError
 from bridge.ingress.state import SERVICES, Services
 
 __all__ = [
+    "answer_encrypted",
     "drop_server_header",
     "error_response",
     "json_response",
@@ -31,11 +34,22 @@ log = structlog.get_logger("bridge.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FIELDS = web.RequestKey("log_fields", dict[str, object])
+_ANSWER_KEY = web.RequestKey("answer_key", Secret)
 
 
 def note(request: web.Request, **fields: object) -> None:
     """Add fields to this request's canonical `webhook.handled` log line."""
     request[_FIELDS].update(fields)
+
+
+def answer_encrypted(request: web.Request, key: Secret) -> None:
+    """
+    Encrypt this request's answer, whatever it turns out to be, with `key`.
+
+    Called once the request is authenticated and `key` has decrypted its body;
+    from then on every answer, errors included, is `{"data": "<ciphertext>"}`.
+    """
+    request[_ANSWER_KEY] = key
 
 
 def json_response(status: int, body: dict[str, object], **headers: str) -> web.Response:
@@ -79,6 +93,17 @@ def raw_error_response(error: BridgeError) -> bytes:
         *(f"{name}: {value}" for name, value in headers.items()),
     ]
     return "\r\n".join(head).encode("ascii") + b"\r\n\r\n" + payload
+
+
+def _encrypted(response: web.StreamResponse, key: Secret) -> web.StreamResponse:
+    """Return `response` with its JSON body encrypted into `{"data": ...}`, status kept."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return response  # only the JSON answers built here have a bytes body
+    retry = response.headers.get(hdrs.RETRY_AFTER)
+    headers = {hdrs.RETRY_AFTER: retry} if retry is not None else {}
+    return json_response(
+        response.status, {"data": crypto.encrypt(response.body, key.value)}, **headers
+    )
 
 
 async def drop_server_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -139,6 +164,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         response = json_response(
             500, {"error": {"code": "internal_error", "message": "internal error"}}
         )
+    key = request.get(_ANSWER_KEY)
+    if key is not None:
+        response = _encrypted(response, key)
+        fields["answer_encrypted"] = True
     elapsed = time.perf_counter() - started
     services.metrics.requests.labels(route, str(response.status)).inc()
     services.metrics.request_latency.labels(route).observe(elapsed)
