@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 KAFKACTL := $(BIN)/python deploy/kafka/kafkactl.py
 LINT_PATHS := bridge tests bench scripts deploy/kafka
 
-.PHONY: help install kafka-fetch kafka-up kafka-down run test test-fast lint format typecheck check bench schemas-check clean
+.PHONY: help install kafka-fetch kafka-up kafka-down run test test-fast lint format typecheck check bench schemas-check image clean
 
 help:
 	@echo "make run        start a local Kafka broker and the bridge (prints a curl to try);"
@@ -16,6 +16,7 @@ help:
 	@echo "make check      lint + format check + mypy --strict + tests (exactly what CI runs)"
 	@echo "make bench      throughput/latency benchmark against a real broker"
 	@echo "make kafka-up / kafka-down   the local dev broker on 127.0.0.1:9092"
+	@echo "make image      build the container image (podman or docker; prints size and build time)"
 
 $(STAMP): pyproject.toml
 	@echo "installing Python dependencies into $(VENV) (first run, ~30 s)…"
@@ -43,7 +44,7 @@ test: kafka-fetch
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not kafka and not slow"
+	$(BIN)/pytest -m "not kafka and not slow and not container"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -63,6 +64,11 @@ check: lint typecheck schemas-check test
 
 bench: kafka-fetch
 	$(BIN)/python -m bench.run
+
+# deploy/Dockerfile -> kyc-bridge:local (IMAGE=, BASE_IMAGE=, CA_BUNDLE=, PIP_CONF=: see the
+# script). Installs podman first where no engine is there (root + apt-get).
+image:
+	@scripts/build-image.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -31,7 +31,14 @@ from bridge.publish import Record
 from bridge.schemas import SchemaRegistry
 from bridge.types import JSONObject
 
-__all__ = ["DEAD_LETTER_TYPE", "UNWRITABLE", "Origin", "build_dead_letter", "safe_path"]
+__all__ = [
+    "DEAD_LETTER_TYPE",
+    "UNWRITABLE",
+    "Origin",
+    "build_dead_letter",
+    "dead_letter_id",
+    "safe_path",
+]
 
 DEAD_LETTER_TYPE = "kyc.dead_letter"
 #: reason of the body-less dead letter that replaces one Kafka refused as well
@@ -117,7 +124,13 @@ class Origin:
         )
 
     def dead_letter(
-        self, *, reason: str, detail: str, registry: SchemaRegistry | None = None
+        self,
+        *,
+        reason: str,
+        detail: str,
+        sealed: Mapping[str, str] | None = None,
+        keep_body: bool = True,
+        registry: SchemaRegistry | None = None,
     ) -> Event:
         """Build this request's dead letter (see `build_dead_letter`)."""
         return build_dead_letter(
@@ -127,8 +140,16 @@ class Origin:
             project=self.project,
             received_at=self.received_at,
             request=self.request,
+            sealed=sealed,
+            keep_body=keep_body,
             registry=registry,
         )
+
+
+def dead_letter_id(body: bytes, reason: str) -> str:
+    """The dead letter's event id: from SHA-256(body) and the reason (repeats share it)."""
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    return uuid_from_digest(hashlib.sha256(f"{body_sha256}\n{reason}".encode()).digest())
 
 
 def build_dead_letter(
@@ -139,6 +160,8 @@ def build_dead_letter(
     project: str | None,
     received_at: datetime,
     request: Mapping[str, str],
+    sealed: Mapping[str, str] | None = None,
+    keep_body: bool = True,
     registry: SchemaRegistry | None = None,
 ) -> Event:
     """
@@ -146,32 +169,35 @@ def build_dead_letter(
 
     `reason` is the stable error code (`decryption_failed`, `invalid_json`, ...),
     `detail` a safe message without payload data. The event id is derived from
-    SHA-256(body) and the reason, so redeliveries of one bad body share it.
+    SHA-256(body) and the reason, so redeliveries of one bad body share it. The
+    body is kept as received (`body_b64`), or `sealed` (personal-data protection:
+    `body_sealed`, see `bridge.pii.inline`), or not at all (`keep_body=False`).
 
     Raises:
         SchemaValidationError: only when `registry` is given and the record does
-            not match `kyc.dead_letter.v1` (a bug).
+            not match `kyc.dead_letter.v2` (a bug).
     """
     body_sha256 = hashlib.sha256(body).hexdigest()
-    event_id = uuid_from_digest(hashlib.sha256(f"{body_sha256}\n{reason}".encode()).digest())
+    event_id = dead_letter_id(body, reason)
     received = format_received_at(received_at)
     metadata = _request_metadata(request)
     data: JSONObject = {"reason": reason, "detail": detail[:_MAX_TEXT]}
     if "content_type" in metadata:
         data["content_type"] = metadata["content_type"]
-    data |= {
-        "size": len(body),
-        "body_sha256": body_sha256,
-        "request": metadata,
-        "body_b64": base64.b64encode(body).decode("ascii"),
-    }
+    data |= {"size": len(body), "body_sha256": body_sha256, "request": metadata}
+    if sealed is not None:
+        data["body_sealed"] = dict(sealed)
+    elif keep_body:
+        data["body_b64"] = base64.b64encode(body).decode("ascii")
     envelope: JSONObject = {
         "event_id": event_id,
         "event_type": DEAD_LETTER_TYPE,
         "schema_version": SCHEMA_VERSION,
         "schema": _SCHEMA,
         "received_at": received,
-        "source": {**PROVIDER, "project": project},
+        "source": {**PROVIDER, "project": project, "channel": "webhook"},
+        "pii": "encrypted" if sealed is not None else "clear",
+        "stale": False,
         "data": data,
     }
     if registry is not None:

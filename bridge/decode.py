@@ -24,10 +24,17 @@ from bridge.errors import (
     PayloadTooDeepError,
     PlaintextRefusedError,
 )
-from bridge.events import Event, EventFactory
+from bridge.events import Draft, EventFactory
 from bridge.types import JSONObject, JSONValue
 
-__all__ = ["MAX_JSON_DEPTH", "Decoded", "decode_for", "decode_webhook", "event_from_body"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "Decoded",
+    "decode_for",
+    "decode_webhook",
+    "draft_from_body",
+    "is_ciphertext",
+]
 
 #: nesting levels of objects and arrays a payload may have (the top-level object is 1);
 #: ARGOS payloads have about 4, and the envelope adds 2 to what gets serialized
@@ -94,6 +101,15 @@ def _ciphertext(body: bytes, parsed: JSONObject | None) -> str | None:
     return None
 
 
+def is_ciphertext(body: bytes) -> bool:
+    """Whether `body` is an ARGOS encrypted body (kept as received even when protected)."""
+    try:
+        parsed = _parse_object(body)
+    except PayloadTooDeepError:
+        return False  # a deeply nested object is no `{"data": ...}` envelope
+    return _ciphertext(body, parsed) is not None
+
+
 def decode_webhook(body: bytes, *, api_keys: Sequence[str], allow_plaintext: bool) -> Decoded:
     """
     Decode one webhook body.
@@ -142,23 +158,23 @@ def decode_for(project: ProjectSettings, body: bytes) -> Decoded:
     )
 
 
-def event_from_body(
+def draft_from_body(
     body: bytes,
     *,
     project: ProjectSettings,
     factory: EventFactory,
     received_at: datetime,
-) -> tuple[Event, bool]:
+) -> tuple[Draft, bool]:
     """
-    Decode one body with the project's keys and policy, and build its event.
+    Decode one body with the project's keys and policy, and draft its event.
 
-    Returns the event and whether the body arrived encrypted.
+    Returns the draft and whether the body arrived encrypted.
 
     Raises:
         InvalidPayloadError: any subclass; the body cannot become an event.
     """
     decoded = decode_for(project, body)
-    event = factory.build(
+    draft = factory.draft(
         decoded.payload, project=project.name, received_at=received_at, encrypted=decoded.encrypted
     )
-    return event, decoded.encrypted
+    return draft, decoded.encrypted

@@ -187,10 +187,14 @@ class PublishError(TransientError):
 
     code = "kafka_unavailable"
 
-    def __init__(self, message: str | None = None, *, fatal: bool = False) -> None:
+    def __init__(
+        self, message: str | None = None, *, fatal: bool = False, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         #: the producer instance is unusable (e.g. idempotence sequence broken)
         self.fatal = fatal
+        #: the cluster could not be reached (not a topic-level refusal)
+        self.unreachable = unreachable
 
 
 class SpoolFullError(TransientError):

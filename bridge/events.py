@@ -1,33 +1,46 @@
 """
 The published event: envelope, deterministic id, CloudEvents headers, Kafka record.
 
-    EventFactory(registry).build(payload, project=..., received_at=..., encrypted=...)
+    factory = EventFactory(registry)
+    draft = factory.draft(payload, project=..., received_at=..., encrypted=...)
+    event = factory.finish(draft, stale=..., pii="clear" | "encrypt" | "redact", dek=...)
         -> Event(event_id, event_type, ..., record=Record(key, value=<envelope>, headers=<ce_*>))
 
-Pure: no I/O, no clock (the caller passes `received_at`).
+A `Draft` is everything the payload alone decides; `finish` adds what depends on
+the submission's current state (`stale`) and on the project's personal-data
+protection, validates the envelope against its schema and serializes it.
+Pure: no I/O, no clock (the caller passes the times).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 import orjson
 
 from bridge.normalize import format_utc, normalize
+from bridge.pii import DataKey, PiiTree, pii_tree, protect_envelope, split
 from bridge.publish import Record
 from bridge.schemas import SchemaRegistry, schema_uri
+from bridge.state import Channel
 from bridge.types import JSONObject, JSONValue
 
 __all__ = [
     "CONTENT_TYPE",
+    "ERASED_TYPE",
+    "EVENT_SCHEMA_VERSION",
     "PROVIDER",
     "SCHEMA_VERSION",
     "SOURCE_PREFIX",
+    "Draft",
     "Event",
     "EventFactory",
+    "PiiMode",
     "canonical_json",
     "cloudevents_headers",
     "derive_event_id",
@@ -38,8 +51,13 @@ __all__ = [
 
 PROVIDER: JSONObject = {"provider": "argos", "product": "idcheck"}
 SOURCE_PREFIX = "argos://idcheck"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+EVENT_SCHEMA_VERSION = SCHEMA_VERSION
+ERASED_TYPE = "kyc.erased"
 CONTENT_TYPE = b"application/json"
+
+PiiMode = Literal["clear", "encrypt", "redact"]
+_PII_VALUE = {"clear": "clear", "encrypt": "encrypted", "redact": "redacted"}
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -59,6 +77,31 @@ class Event:
     def key(self) -> str:
         """The record key as text."""
         return self.record.key.decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What the payload alone decides about its event (see the module docstring)."""
+
+    event_id: str
+    event_type: str
+    schema: str
+    key: str  # the Kafka record key (also the subject of its data key)
+    subject: str | None  # submission_id, if any
+    project: str
+    channel: Channel
+    time: str  # ce_time: the payload's event time, else the receive time
+    head: JSONObject  # envelope members before `pii` and `stale`
+    data: JSONObject
+    raw: JSONObject
+    warnings: tuple[str, ...] = ()
+    status: str | None = None  # the KYC status the event reports
+    status_time: str | None = None  # the ARGOS time ordering it (None: never stale)
+    extra_headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+    def with_status_time(self, status_time: str) -> Draft:
+        """The same draft ordered by another ARGOS status time (reconciled results)."""
+        return dataclasses.replace(self, status_time=status_time)
 
 
 def dumps(value: JSONValue) -> bytes:
@@ -139,55 +182,191 @@ class EventFactory:
     def __init__(self, registry: SchemaRegistry, *, source_prefix: str = SOURCE_PREFIX) -> None:
         self._registry = registry
         self._source_prefix = source_prefix
+        self._documents = [registry.schema(name) for name in registry.names]
+        self._trees: dict[str, PiiTree] = {}
 
-    def build(
-        self, payload: JSONObject, *, project: str, received_at: datetime, encrypted: bool
-    ) -> Event:
-        """
-        Normalize, wrap in the envelope, validate against the schema, serialize.
+    def pii_tree(self, schema: str) -> PiiTree:
+        """The personal fields of `data` in schema `schema` (from its `x-kyc-pii` marking)."""
+        tree = self._trees.get(schema)
+        if tree is None:
+            tree = self._trees[schema] = pii_tree(self._documents, schema_uri(schema))
+        return tree
 
-        Raises:
-            SchemaValidationError: the envelope does not match its schema (a bug).
-        """
+    def draft(
+        self,
+        payload: JSONObject,
+        *,
+        project: str,
+        received_at: datetime,
+        encrypted: bool,
+        channel: Channel = "webhook",
+        event_id: str | None = None,
+    ) -> Draft:
+        """Normalize a payload into its draft event (the id derives from it unless given)."""
         normalized = normalize(payload)
-        event_id = derive_event_id(project, payload)
+        event_id = event_id or derive_event_id(project, payload)
         schema = f"{normalized.event_type}.v{SCHEMA_VERSION}"
         received = format_received_at(received_at)
-        envelope: JSONObject = {
+        head: JSONObject = {
             "event_id": event_id,
             "event_type": normalized.event_type,
             "schema_version": SCHEMA_VERSION,
             "schema": schema,
         }
         if normalized.subject is not None:
-            envelope["subject"] = normalized.subject
+            head["subject"] = normalized.subject
         if normalized.occurred_at is not None:
-            envelope["occurred_at"] = normalized.occurred_at
-        envelope["received_at"] = received
-        envelope["source"] = {**PROVIDER, "project": project}
-        envelope["encrypted"] = encrypted
+            head["occurred_at"] = normalized.occurred_at
+        head["received_at"] = received
+        head["source"] = {**PROVIDER, "project": project, "channel": channel}
+        head["encrypted"] = encrypted
         if normalized.trigger is not None:
-            envelope["trigger"] = normalized.trigger
-        envelope["data"] = normalized.data
+            head["trigger"] = normalized.trigger
         if normalized.warnings:
-            envelope["warnings"] = [w.as_json() for w in normalized.warnings]
-        envelope["raw"] = payload
-        self._registry.validate(schema, envelope)
+            head["warnings"] = [w.as_json() for w in normalized.warnings]
+        return Draft(
+            event_id=event_id,
+            event_type=normalized.event_type,
+            schema=schema,
+            key=normalized.key_hint or f"event:{event_id}",
+            subject=normalized.subject,
+            project=project,
+            channel=channel,
+            time=normalized.occurred_at or received,
+            head=head,
+            data=normalized.data,
+            raw=payload,
+            warnings=tuple(map(str, normalized.warnings)),
+            status=normalized.status,
+            status_time=normalized.status_time,
+        )
 
-        key = normalized.key_hint or f"event:{event_id}"
+    def finish(
+        self,
+        draft: Draft,
+        *,
+        stale: bool = False,
+        pii: PiiMode = "clear",
+        dek: DataKey | None = None,
+    ) -> Event:
+        """
+        Complete the envelope (`pii`, `stale`, personal data per the mode), validate
+        it against its schema and serialize it.
+
+        Raises:
+            SchemaValidationError: the envelope does not match its schema (a bug).
+            ValueError: `pii` is "encrypt" without a data key.
+        """
+        head = {k: v for k, v in draft.head.items() if k != "warnings"}
+        envelope: JSONObject = {**head, "pii": _PII_VALUE[pii], "stale": stale}
+        if pii == "redact":
+            envelope["data"] = split(draft.data, self.pii_tree(draft.schema))[0]
+        else:
+            envelope["data"] = draft.data
+        if "warnings" in draft.head:
+            envelope["warnings"] = draft.head["warnings"]
+        if pii == "clear":
+            envelope["raw"] = draft.raw
+        elif pii == "encrypt":
+            if dek is None:
+                raise ValueError("the encrypt mode needs the subject's data key")
+            envelope["raw"] = draft.raw
+            envelope = protect_envelope(envelope, self.pii_tree(draft.schema), dek)
+        self._registry.validate(draft.schema, envelope)
+        headers = cloudevents_headers(
+            event_id=draft.event_id,
+            source=f"{self._source_prefix}/{draft.project}",
+            event_type=draft.event_type,
+            time=draft.time,
+            schema=draft.schema,
+            subject=draft.subject,
+            extra=draft.extra_headers,
+        )
+        return Event(
+            event_id=draft.event_id,
+            event_type=draft.event_type,
+            schema_version=SCHEMA_VERSION,
+            subject=draft.subject,
+            record=Record(draft.key.encode("utf-8"), dumps(envelope), headers),
+            warnings=draft.warnings,
+        )
+
+    def build(
+        self,
+        payload: JSONObject,
+        *,
+        project: str,
+        received_at: datetime,
+        encrypted: bool,
+        pii: PiiMode = "clear",
+        dek: DataKey | None = None,
+    ) -> Event:
+        """
+        `finish(draft(...))` for an event that is not stale.
+
+        Raises:
+            SchemaValidationError: the envelope does not match its schema (a bug).
+        """
+        draft = self.draft(payload, project=project, received_at=received_at, encrypted=encrypted)
+        return self.finish(draft, pii=pii, dek=dek)
+
+    def erased(
+        self,
+        *,
+        subject: str,
+        project: str,
+        reason: Literal["argos_delete", "operator"],
+        erased_at: datetime,
+        key_ids: list[str],
+        delete_event_id: str | None = None,
+    ) -> Event:
+        """
+        The `kyc.erased` event of a subject whose data keys were erased (no personal data);
+        its id derives from the subject and what caused the erasure.
+
+        Raises:
+            SchemaValidationError: the event does not match `kyc.erased.v1` (a bug).
+        """
+        cause = delete_event_id or f"operator:{format_received_at(erased_at)}"
+        digest = hashlib.sha256(f"erased\n{project}\n{subject}\n{cause}".encode()).digest()
+        event_id = uuid_from_digest(digest)
+        schema = f"{ERASED_TYPE}.v1"
+        at = format_received_at(erased_at)
+        data: JSONObject = {
+            "submission_id": subject,
+            "reason": reason,
+            "erased_at": at,
+            "key_ids": list[JSONValue](key_ids),
+        }
+        if delete_event_id is not None:
+            data["delete_event_id"] = delete_event_id
+        envelope: JSONObject = {
+            "event_id": event_id,
+            "event_type": ERASED_TYPE,
+            "schema_version": 1,
+            "schema": schema,
+            "subject": subject,
+            "occurred_at": at,
+            "received_at": at,
+            "source": {**PROVIDER, "project": project, "channel": "webhook"},
+            "encrypted": False,
+            "pii": "clear",
+            "stale": False,
+            "data": data,
+        }
+        self._registry.validate(schema, envelope)
         headers = cloudevents_headers(
             event_id=event_id,
             source=f"{self._source_prefix}/{project}",
-            event_type=normalized.event_type,
-            time=normalized.occurred_at or received,
+            event_type=ERASED_TYPE,
+            time=at,
             schema=schema,
-            subject=normalized.subject,
+            subject=subject,
         )
         return Event(
             event_id=event_id,
-            event_type=normalized.event_type,
-            schema_version=SCHEMA_VERSION,
-            subject=normalized.subject,
-            record=Record(key.encode("utf-8"), dumps(envelope), headers),
-            warnings=tuple(map(str, normalized.warnings)),
+            event_type=ERASED_TYPE,
+            schema_version=1,
+            subject=subject,
+            record=Record(subject.encode("utf-8"), dumps(envelope), headers),
         )

@@ -3,11 +3,18 @@ Structured logging: JSON lines on stdout through structlog, with the stdlib
 loggers (aiohttp, aiokafka) routed through the same chain. Redaction is a
 processor that runs last before rendering, so nothing bypasses it:
 
-- values of personal or secret keys are replaced, wherever they nest;
+- values of personal or secret keys are replaced, wherever they nest (the personal
+  keys are the schemas' `x-kyc-pii` marking, the same the encryption reads);
 - every configured secret (tokens, API keys, passwords) is scrubbed from
   every string, exception text and traceback included.
 
 Log lines never carry payloads by design; redaction is the safety net.
+
+Library lines (aiokafka, aiohttp, asyncio) are rate-limited: during an outage
+aiokafka repeats the same few errors many times a second. Each message
+template passes once per interval; the first repeat after the interval
+carries the number of repeats it stands for (`suppressed`). The bridge's own
+lines (state transitions included) are never limited.
 """
 
 from __future__ import annotations
@@ -15,30 +22,28 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import TextIO
 
 import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["PERSONAL_KEYS", "Redactor", "configure_logging"]
+__all__ = ["ALWAYS_REDACTED", "LibraryRateLimit", "Redactor", "configure_logging"]
 
 REDACTED = "[redacted]"
 _PLAIN = (int, float, bool)
 
-#: Keys whose values are personal data or secrets, normalized (lowercase, no _ or -).
-PERSONAL_KEYS = frozenset(
+#: Keys redacted whatever the schemas say (normalized: lowercase, no _ or -): secrets,
+#: whole payloads, and the identifiers logs never need. Personal data keys come from
+#: the schemas' `x-kyc-pii` marking (`bridge.pii.marking.personal_keys`).
+ALWAYS_REDACTED = frozenset(
     k.replace("_", "").lower()
     for k in (
-        "full_name", "fullName", "full_name_en", "first_name", "last_name", "name",
-        "email", "account_email", "admin", "admin_email", "date_of_birth", "birthDate",
-        "identity_number", "identityNumber", "document_number", "documentNumber",
-        "ssn_number", "ssnNumber", "phone_number", "phoneNumber", "ip_address", "ipAddress",
-        "address", "gender", "nationality", "userid", "user_id", "applicant_id",
-        "duplicated_information", "cf", "cf1", "cf2", "cf3", "custom_fields", "additional_list",
         "token", "tokens", "auth_token", "api_key", "api_keys", "authorization", "password",
         "secret", "body", "payload", "raw", "data", "plaintext", "ciphertext", "headers",
+        "protected", "wrapped_key", "userid", "user_id", "applicant_id",
     )
 )  # fmt: skip
 
@@ -46,7 +51,9 @@ PERSONAL_KEYS = frozenset(
 class Redactor:
     """A structlog processor; call `add_secrets` before the first request."""
 
-    def __init__(self) -> None:
+    def __init__(self, personal_keys: Iterable[str] = ()) -> None:
+        """Redact `personal_keys` (normalized, from the schema marking) and the secrets."""
+        self._keys = ALWAYS_REDACTED | frozenset(personal_keys)
         self._pattern: re.Pattern[str] | None = None
         self._secrets: set[str] = set()
         self._personal: dict[str, bool] = {}  # key -> is personal (memoized)
@@ -54,7 +61,7 @@ class Redactor:
     def _is_personal(self, key: str) -> bool:
         found = self._personal.get(key)
         if found is None:
-            found = key.replace("_", "").replace("-", "").lower() in PERSONAL_KEYS
+            found = key.replace("_", "").replace("-", "").lower() in self._keys
             if len(self._personal) < 4096:
                 self._personal[key] = found
         return found
@@ -78,8 +85,7 @@ class Redactor:
         if isinstance(value, dict):
             return {
                 k: REDACTED
-                if isinstance(k, str)
-                and k.replace("_", "").replace("-", "").lower() in PERSONAL_KEYS
+                if isinstance(k, str) and k.replace("_", "").replace("-", "").lower() in self._keys
                 else self._clean(v, depth + 1)
                 for k, v in value.items()
             }
@@ -99,6 +105,32 @@ class Redactor:
             else:
                 cleaned[key] = self._clean(value, 1)
         return cleaned
+
+
+class LibraryRateLimit(logging.Filter):
+    """A stdlib filter: one line per (logger, level, message template) per interval."""
+
+    def __init__(
+        self, interval_s: float = 60.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._interval = interval_s
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._seen[key] = (last[0], last[1] + 1)
+            return False
+        if last is not None and last[1]:
+            record.suppressed = last[1]
+        if len(self._seen) > 1024:  # templates are few; never let the table grow
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        return True
 
 
 def configure_logging(level: str, redactor: Redactor, *, stream: TextIO | None = None) -> None:
@@ -122,6 +154,7 @@ def configure_logging(level: str, redactor: Redactor, *, stream: TextIO | None =
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
+    handler.addFilter(LibraryRateLimit())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
@@ -129,7 +162,11 @@ def configure_logging(level: str, redactor: Redactor, *, stream: TextIO | None =
                 _stdlib_fields,
                 render,
             ],
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(allow=["suppressed"]),
+                *shared,
+            ],
         )
     )
     root = logging.getLogger()

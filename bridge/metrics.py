@@ -78,6 +78,29 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("kyc_bridge_ready", "1 when /readyz answers 200, else 0.", registry=r)
+        self.stale_events = Counter(
+            "kyc_bridge_stale_events",
+            "Events whose ARGOS status time is not newer than the submission's current state.",
+            ["event_type"],
+            registry=r,
+        )
+        self.reconcile_runs = Counter(
+            "kyc_bridge_reconcile_runs",
+            "Reconciliation runs per project, by outcome (ok, partial, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.reconciled_events = Counter(
+            "kyc_bridge_reconciled_events",
+            "Missing results found by reconciliation and published, by event type.",
+            ["event_type"],
+            registry=r,
+        )
+        self.reconcile_last_success = Gauge(
+            "kyc_bridge_reconcile_last_success_timestamp_seconds",
+            "When a reconciliation run of a project last read every page (Unix time).",
+            registry=r,
+        )
         self.task_restarts = Counter(
             "kyc_bridge_task_restarts",
             "Background tasks that crashed and were restarted, by task.",

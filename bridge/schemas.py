@@ -13,6 +13,7 @@ schemas themselves and explains a failure (rare) with paths and keywords.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -159,5 +160,11 @@ def load_registry(directory: Path | None = None) -> SchemaRegistry:
         if not directory.is_dir():
             raise ConfigError(f"schemas: {directory} is not a directory")
         return SchemaRegistry(_documents(directory.iterdir(), str(directory)))
+    return _packaged()
+
+
+@functools.cache
+def _packaged() -> SchemaRegistry:
+    """The packaged schemas, compiled once per process (read-only afterwards)."""
     packaged = resources.files("bridge") / _PACKAGED
     return SchemaRegistry(_documents(packaged.iterdir(), "the installed package"))

@@ -13,9 +13,12 @@ change compatibly:
   required or no longer required; `type` changed; enum values removed; `const`,
   `$ref`, `pattern`, `format`, a bound or any other validation keyword changed;
   `additionalProperties` / `items` / `unevaluated*` tightened (absent or true -> false
-  or a schema); a published schema that has no lock yet (run --update once);
+  or a schema); the personal-data marking `"x-kyc-pii": true` removed from a property
+  or definition (encryption, redaction, the log redactor and consumers rely on it);
+  a published schema that has no lock yet (run --update once);
 - compatible (exit 0, and a reminder to run --update): optional properties or
-  definitions added, enum values added, keywords loosened, titles/descriptions edited.
+  definitions added, enum values added, keywords loosened, titles/descriptions edited,
+  `"x-kyc-pii": true` added (an annotation: it validates nothing).
 
 To publish a new version: add `<event>.v<N+1>.schema.json`, list it in index.json
 with status "published" and an examples directory, then run with --update.
@@ -31,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Report", "check", "compare", "main"]
+__all__ = ["PII_MARK", "Report", "check", "compare", "main", "published_names"]
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "schemas"
 LOCK_DIRECTORY = "published"
@@ -47,6 +50,7 @@ _OPEN_BY_DEFAULT = frozenset(
     {"additionalProperties", "unevaluatedProperties", "items", "unevaluatedItems"}
 )
 _SUBSCHEMAS = frozenset({"contains", "not", "if", "then", "else", "propertyNames"})
+PII_MARK = "x-kyc-pii"  # the personal-data annotation (bridge.pii.paths reads it)
 
 
 @dataclass
@@ -83,6 +87,8 @@ def compare(old: object, new: object, where: str, report: Report) -> None:
         path = _at(where, key)
         if key in _ANNOTATIONS:
             report.compatible.append(f"{path}: annotation changed")
+        elif key == PII_MARK:
+            _compare_pii_mark(was, now, path, report)
         elif key in _SCHEMA_MAPS:
             _compare_maps(was, now, path, report, noun="property" if key == "properties" else key)
         elif key in _SCHEMA_LISTS:
@@ -110,6 +116,15 @@ def _compare_maps(was: object, now: object, path: str, report: Report, *, noun: 
         report.compatible.append(f"{_at(path, name)}: {noun} added")
     for name in sorted(set(before) & set(after)):
         compare(before[name], after[name], _at(path, name), report)
+
+
+def _compare_pii_mark(was: object, now: object, path: str, report: Report) -> None:
+    if was is True and now is not True:
+        report.breaking.append(f"{path}: personal-data marking removed")
+    elif now is True:
+        report.compatible.append(f"{path}: personal-data marking added")
+    else:
+        report.compatible.append(f"{path}: annotation changed")
 
 
 def _compare_lists(was: object, now: object, path: str, report: Report) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from bridge.commands.config import render_settings
 from bridge.config import Secret, load_settings
 from bridge.errors import ConfigError
+from tests.support.certs import TlsFiles, make_tls_files
 
 TOKEN = "t" * 24
 
@@ -177,3 +179,91 @@ def test_secret_never_shows_in_repr_or_config_check() -> None:
     for secret in (TOKEN, "super-secret-api-key", "kafka-password-123"):
         assert secret not in shown
     assert "Secret('**********')" == repr(Secret("x"))
+
+
+def _encrypted_key(tls: TlsFiles, directory: Path, password: bytes) -> Path:
+    key = serialization.load_pem_private_key(tls.client_key_pem.read_bytes(), None)
+    path = directory / "client-key-encrypted.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "setting"),
+    [
+        ("ca-not-pem", "BRIDGE_KAFKA_SSL_CAFILE"),
+        ("cert-not-pem", "BRIDGE_KAFKA_SSL_CERTFILE"),
+        ("wrong-key-password", "BRIDGE_KAFKA_SSL_KEY_PASSWORD"),
+    ],
+)
+def test_tls_files_are_checked_at_startup_naming_the_setting(
+    case: str, setting: str, tmp_path: Path
+) -> None:
+    """
+    Regression: an invalid CA file or a wrong key password raised ssl.SSLError inside
+    the relay, which died while webhooks kept getting 202. Now startup fails.
+    """
+    tls = make_tls_files(tmp_path / "tls")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text(
+        "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n"
+    )
+    env = {
+        "BRIDGE_AUTH_TOKENS": TOKEN,
+        "BRIDGE_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "BRIDGE_KAFKA_SSL_CAFILE": str(garbage if case == "ca-not-pem" else tls.ca_pem),
+        "BRIDGE_KAFKA_SSL_CERTFILE": str(
+            garbage if case == "cert-not-pem" else tls.client_cert_pem
+        ),
+        "BRIDGE_KAFKA_SSL_KEYFILE": str(tls.client_key_pem),
+    }
+    if case == "wrong-key-password":
+        env["BRIDGE_KAFKA_SSL_KEYFILE"] = str(_encrypted_key(tls, tmp_path, b"right-password"))
+        env["BRIDGE_KAFKA_SSL_KEY_PASSWORD"] = "wrong-password"
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    assert raised.value.problems[0].startswith(f"{setting}:")
+    assert "wrong-password" not in str(raised.value)
+
+
+def test_a_good_encrypted_client_key_passes_the_startup_check(tmp_path: Path) -> None:
+    """The same check accepts valid files and the right key password."""
+    tls = make_tls_files(tmp_path / "tls")
+    settings = load_settings(
+        {
+            "BRIDGE_AUTH_TOKENS": TOKEN,
+            "BRIDGE_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "BRIDGE_KAFKA_SSL_CAFILE": str(tls.ca_pem),
+            "BRIDGE_KAFKA_SSL_CERTFILE": str(tls.client_cert_pem),
+            "BRIDGE_KAFKA_SSL_KEYFILE": str(_encrypted_key(tls, tmp_path, b"right-password")),
+            "BRIDGE_KAFKA_SSL_KEY_PASSWORD": "right-password",
+        }
+    )
+    assert "SSL" == settings.kafka.security_protocol
+
+
+def test_every_configuration_problem_is_reported_in_one_run() -> None:
+    """Regression: errors came one at a time; now each bad setting is named at once."""
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            {
+                "BRIDGE_HTTP_PORT": "eighty",
+                "BRIDGE_LOG_LEVEL": "LOUD",
+                "BRIDGE_SPOOL_MAX_BYTES": "-1",
+                "BRIDGE_DLQ_TOPIC": "kyc.events.v1",
+            }
+        )
+    named = {problem.split(":", 1)[0] for problem in raised.value.problems}
+    assert {
+        "BRIDGE_HTTP_PORT",
+        "BRIDGE_LOG_LEVEL",
+        "BRIDGE_SPOOL_MAX_BYTES",
+        "BRIDGE_DLQ_TOPIC",
+        "BRIDGE_AUTH_TOKENS",
+    } == named

@@ -51,7 +51,7 @@ def _dead(
 
 
 def _data(event: Event) -> JSONObject:
-    data = orjson.loads(event.record.value)["data"]
+    data = orjson.loads(event.record.value or b"")["data"]
     assert isinstance(data, dict)
     return data
 
@@ -74,8 +74,8 @@ def test_request_metadata_is_allowlisted_and_token_free() -> None:
         "user_agent": "ARGOS-Webhook/1.0",
         "remote_addr": "203.0.113.10",
     }
-    assert TOKEN.encode() not in event.record.value
-    assert b"argos-api-key" not in event.record.value
+    assert TOKEN.encode() not in (event.record.value or b"")
+    assert b"argos-api-key" not in (event.record.value or b"")
 
 
 def test_lead_request_shape_is_understood() -> None:
@@ -98,13 +98,18 @@ def test_lead_request_shape_is_understood() -> None:
 def test_envelope_key_headers_and_reason() -> None:
     """Type kyc.dead_letter, key dlq:<project>, CloudEvents headers plus the reason header."""
     event = _dead()
-    value = orjson.loads(event.record.value)
+    value = orjson.loads(event.record.value or b"")
     assert (event.event_type, event.key, event.subject) == ("kyc.dead_letter", "dlq:acme", None)
-    assert value["source"] == {"provider": "argos", "product": "idcheck", "project": "acme"}
+    assert value["source"] == {
+        "provider": "argos",
+        "product": "idcheck",
+        "project": "acme",
+        "channel": "webhook",
+    }
     assert value["data"]["reason"] == "decryption_failed"
     headers = dict(event.record.headers)
     assert headers["ce_type"] == b"kyc.dead_letter"
-    assert headers["ce_dataschema"] == b"urn:kyc-bridge:schema:kyc.dead_letter.v1"
+    assert headers["ce_dataschema"] == b"urn:kyc-bridge:schema:kyc.dead_letter.v2"
     assert headers["ce_time"] == b"2025-06-30T12:00:00.250Z"
     assert headers["kyc_dlq_reason"] == b"decryption_failed"
     assert event.event_id.encode() == headers["ce_id"]
@@ -114,7 +119,7 @@ def test_unknown_project() -> None:
     """Without a project the key is dlq:unknown and source.project is null."""
     event = _dead(project=None)
     assert event.key == "dlq:unknown"
-    assert None is orjson.loads(event.record.value)["source"]["project"]
+    assert None is orjson.loads(event.record.value or b"")["source"]["project"]
 
 
 def test_event_id_depends_on_body_and_reason_only() -> None:
@@ -138,9 +143,9 @@ def test_event_id_depends_on_body_and_reason_only() -> None:
     ],
 )
 def test_every_reason_validates(reason: str, body: bytes) -> None:
-    """Every documented reason (and an empty body) gives a valid kyc.dead_letter.v1 record."""
+    """Every documented reason (and an empty body) gives a valid kyc.dead_letter.v2 record."""
     event = _dead(body=body, reason=reason)
-    REGISTRY.validate("kyc.dead_letter.v1", orjson.loads(event.record.value))
+    REGISTRY.validate("kyc.dead_letter.v2", orjson.loads(event.record.value or b""))
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ def _build(payload: JSONObject, project: str = "acme", *, encrypted: bool = Fals
 
 
 def _value(event: Event) -> JSONObject:
-    value = orjson.loads(event.record.value)
+    value = orjson.loads(event.record.value or b"")
     assert isinstance(value, dict)
     return value
 
@@ -58,19 +58,26 @@ def test_envelope_fields_and_order() -> None:
     value = _value(event)
     assert list(value) == [
         "event_id", "event_type", "schema_version", "schema", "subject", "occurred_at",
-        "received_at", "source", "encrypted", "trigger", "data", "raw",
+        "received_at", "source", "encrypted", "trigger", "pii", "stale", "data", "raw",
     ]  # fmt: skip
     assert {
         "event_id": event.event_id,
         "event_type": "kyc.approved",
-        "schema_version": 1,
-        "schema": "kyc.approved.v1",
+        "schema_version": 2,
+        "schema": "kyc.approved.v2",
         "subject": "c7b1e4a2-9d3f-4e8a-b6c5-2f1a0d9e8b74",
         "occurred_at": "2025-03-14T09:21:07.412Z",
         "received_at": "2025-06-30T12:00:00.250Z",
-        "source": {"provider": "argos", "product": "idcheck", "project": "acme"},
+        "source": {
+            "provider": "argos",
+            "product": "idcheck",
+            "project": "acme",
+            "channel": "webhook",
+        },
         "encrypted": True,
         "trigger": "approved",
+        "pii": "clear",
+        "stale": False,
     }.items() <= value.items()
     assert value["raw"] == APPROVED
 
@@ -103,9 +110,9 @@ def test_cloudevents_headers() -> None:
         ("ce_type", b"kyc.approved"),
         ("ce_time", b"2025-03-14T09:21:07.412Z"),
         ("ce_subject", b"c7b1e4a2-9d3f-4e8a-b6c5-2f1a0d9e8b74"),
-        ("ce_dataschema", b"urn:kyc-bridge:schema:kyc.approved.v1"),
+        ("ce_dataschema", b"urn:kyc-bridge:schema:kyc.approved.v2"),
         ("content-type", b"application/json"),
-        ("kyc_schema", b"kyc.approved.v1"),
+        ("kyc_schema", b"kyc.approved.v2"),
     ) == event.record.headers
 
 
@@ -162,9 +169,9 @@ def test_event_is_frozen_pure_data() -> None:
 def test_schema_error_message_has_paths_not_values() -> None:
     """A schema mismatch raises SchemaValidationError naming path and keyword, never the value."""
     schemas = {name: REGISTRY.schema(name) for name in REGISTRY.names}
-    strict = orjson.loads(orjson.dumps(schemas["kyc.approved.v1"]))
+    strict = orjson.loads(orjson.dumps(schemas["kyc.approved.v2"]))
     strict["properties"]["data"]["properties"]["email"] = {"type": "integer"}
-    schemas["kyc.approved.v1"] = strict
+    schemas["kyc.approved.v2"] = strict
     factory = EventFactory(SchemaRegistry(schemas))
     secret = "leaky.person@example.com"
     payload: JSONObject = {"webhook_trigger": "approved", "email": secret}

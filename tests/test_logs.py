@@ -23,8 +23,10 @@ from bridge import crypto
 from bridge.config import load_settings
 from bridge.ingress.app import create_app
 from bridge.ingress.state import SERVICES
-from bridge.logs import Redactor, configure_logging
+from bridge.logs import LibraryRateLimit, Redactor, configure_logging
+from bridge.pii.marking import personal_keys
 from bridge.publish.memory import MemoryPublisher
+from bridge.schemas import load_registry
 
 TOKEN = "canary-token-TKN-7f3a9c2e"
 API_KEY = "canary-apikey-KEY-51be77"
@@ -55,10 +57,14 @@ def _payload(trigger: str = "approved") -> dict[str, object]:
     }
 
 
+_REGISTRY = load_registry()
+PERSONAL = personal_keys(_REGISTRY.schema(n) for n in _REGISTRY.names)  # as the CLI builds it
+
+
 @pytest.fixture(name="captured")
 def _captured() -> Iterator[io.StringIO]:
     stream = io.StringIO()
-    redactor = Redactor()
+    redactor = Redactor(PERSONAL)
     redactor.add_secrets([TOKEN, API_KEY])
     configure_logging("DEBUG", redactor, stream=stream)
     yield stream
@@ -129,7 +135,7 @@ async def test_unexpected_error_traceback_is_redacted(
     def explode(*_: object, **__: object) -> None:
         raise RuntimeError(f"boom {CANARIES['email']} {TOKEN}")
 
-    monkeypatch.setattr(services.factory, "build", explode)
+    monkeypatch.setattr(services.factory, "draft", explode)
     response = await client.post(f"/webhooks/argos/{TOKEN}", data=orjson.dumps(_payload()))
     assert 500 == response.status
     assert "internal_error" == (await response.json())["error"]["code"]
@@ -140,7 +146,7 @@ async def test_unexpected_error_traceback_is_redacted(
 
 def test_redactor_masks_personal_keys_and_secrets() -> None:
     """The processor replaces personal keys at any depth and scrubs secrets in strings."""
-    redactor = Redactor()
+    redactor = Redactor(PERSONAL)
     redactor.add_secrets([TOKEN])
     event = redactor(
         None,
@@ -153,3 +159,23 @@ def test_redactor_masks_personal_keys_and_secrets() -> None:
         "msg": "[redacted]",
     }
     assert expected == event
+
+
+def test_library_lines_are_rate_limited_per_message_template() -> None:
+    """Regression: ~40 aiokafka lines/s during an outage; each template now passes once a minute."""
+    now = [0.0]
+    limit = LibraryRateLimit(60.0, clock=lambda: now[0])
+
+    def record(msg: str, *args: object, name: str = "aiokafka") -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+
+    passed = [
+        limit.filter(record("Unable connect to node with id %s: %s", 1, i)) for i in range(1000)
+    ]
+    assert 1 == sum(passed)
+    assert limit.filter(record("Unable to update metadata from %s", [1]))  # another template
+    assert limit.filter(record("Unable connect to node with id %s: %s", 1, 0, name="other"))
+    now[0] = 61.0
+    again = record("Unable connect to node with id %s: %s", 1, 2)
+    assert limit.filter(again)
+    assert 999 == again.__dict__["suppressed"]

@@ -13,10 +13,10 @@ __all__ = ["argos_crypt"]
 
 
 def argos_crypt(action: str, api_key: str) -> int:
-    """Encrypt stdin into an ARGOS `{"data": ...}` body, or decrypt one (or bare base64)."""
-    if not api_key:
-        print("kyc-bridge: --api-key or BRIDGE_ARGOS_API_KEY is required", file=sys.stderr)
-        return 2
+    """
+    Encrypt stdin into an ARGOS `{"data": ...}` body, or decrypt one (or bare
+    base64) to stdout; exit 1 when `api_key` does not open it.
+    """
     data = sys.stdin.buffer.read()
     if action == "encrypt":
         sys.stdout.write(orjson.dumps({"data": crypto.encrypt(data.strip(), api_key)}).decode())

@@ -46,5 +46,11 @@ async def _drain(settings: Settings, timeout_s: float) -> int:
 
 
 def spool_drain(settings: Settings, *, timeout_s: float) -> int:
-    """Publish the spool's backlog in order; exit 1 if anything is left after `timeout_s`."""
+    """
+    Publish the spool's backlog in order; exit 1 if anything is left after `timeout_s`.
+
+    Raises:
+        SpoolUnavailableError: there is no spool in BRIDGE_SPOOL_DIR (none is created).
+    """
+    read_status(settings.spool.directory)
     return asyncio.run(_drain(settings, timeout_s))

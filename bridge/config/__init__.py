@@ -9,12 +9,16 @@ May import: `bridge.errors` only.
 
 from bridge.config.load import load_settings, read_secret
 from bridge.config.settings import (
+    DEFAULT_API_URL,
     DEFAULT_PROJECT,
     HttpSettings,
     KafkaSettings,
     LogLevel,
     Network,
+    PiiMode,
+    PiiSettings,
     ProjectSettings,
+    ReconcileSettings,
     SaslMechanism,
     Secret,
     SecurityProtocol,
@@ -23,12 +27,16 @@ from bridge.config.settings import (
 )
 
 __all__ = [
+    "DEFAULT_API_URL",
     "DEFAULT_PROJECT",
     "HttpSettings",
     "KafkaSettings",
     "LogLevel",
     "Network",
+    "PiiMode",
+    "PiiSettings",
     "ProjectSettings",
+    "ReconcileSettings",
     "SaslMechanism",
     "Secret",
     "SecurityProtocol",

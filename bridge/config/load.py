@@ -6,17 +6,25 @@ projects). Every secret setting `BRIDGE_X` may instead be given as
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from collections.abc import Mapping
 from typing import get_args
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from bridge.config.env import Env
 from bridge.config.settings import (
+    DEFAULT_API_URL,
     DEFAULT_PROJECT,
     HttpSettings,
     KafkaSettings,
     LogLevel,
+    PiiMode,
+    PiiSettings,
     ProjectSettings,
+    ReconcileSettings,
     SaslMechanism,
     Secret,
     SecurityProtocol,
@@ -39,8 +47,11 @@ _PROJECT_KEYS = {
     "topic",
     "allow_plaintext",
     "allowed_cidrs",
+    "pii_protection",
+    "api_url",
     "encrypt_responses",
 }
+_PII = PiiSettings()
 _MIN_TOKEN = 16
 
 
@@ -85,6 +96,17 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
     if not isinstance(encrypt, bool):
         env.error(f"BRIDGE_CONFIG_FILE: {where}.encrypt_responses: expected true or false")
         encrypt = encrypt_responses_default(plaintext)
+    pii: PiiMode | None = None
+    if "pii_protection" in table:
+        raw = table["pii_protection"]
+        modes = get_args(PiiMode)
+        if raw in modes:
+            pii = raw
+        else:
+            env.error(
+                f"BRIDGE_CONFIG_FILE: {where}.pii_protection: expected one of "
+                f"{', '.join(modes)}, got {raw!r}"
+            )
     return ProjectSettings(
         name=name,
         tokens=tuple(Secret(t) for t in strings("tokens")),
@@ -94,8 +116,19 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
         allowed_cidrs=env.networks(
             f"BRIDGE_CONFIG_FILE: {where}.allowed_cidrs", strings("allowed_cidrs")
         ),
+        pii_protection=pii,
+        api_url=_api_url(env, table.get("api_url"), f"BRIDGE_CONFIG_FILE: {where}.api_url"),
         encrypt_responses=encrypt,
     )
+
+
+def _api_url(env: Env, value: object, name: str) -> str:
+    if value is None:
+        return DEFAULT_API_URL
+    if not isinstance(value, str) or ReconcileSettings(api_url=value).problems():
+        env.error(f"{name}: must be an http(s) URL with a host, no credentials or query")
+        return DEFAULT_API_URL
+    return value
 
 
 def _toml_projects(env: Env) -> list[ProjectSettings]:
@@ -138,6 +171,7 @@ def _projects(
                 allowed_cidrs=env.networks(
                     "BRIDGE_ALLOWED_CIDRS", env.items("BRIDGE_ALLOWED_CIDRS")
                 ),
+                api_url=_api_url(env, env.raw("BRIDGE_ARGOS_API_URL"), "BRIDGE_ARGOS_API_URL"),
                 encrypt_responses=env.flag(
                     "BRIDGE_ENCRYPT_RESPONSES", encrypt_responses_default(plaintext)
                 ),
@@ -210,11 +244,51 @@ def _kafka(env: Env) -> KafkaSettings:
         env.error(
             "BRIDGE_KAFKA_SSL_CERTFILE: a client certificate needs BRIDGE_KAFKA_SSL_KEYFILE too"
         )
+    missing = False
     for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         path = getattr(settings, name)
         if path is not None and not path.is_file():
             env.error(f"BRIDGE_KAFKA_{name.upper()}: {path} is not a readable file")
+            missing = True
+    if protocol.endswith("SSL") and not missing:
+        _check_tls(env, settings)
     return settings
+
+
+def _check_tls(env: Env, settings: KafkaSettings) -> None:
+    """Load every TLS file once at startup, so a bad one fails here, naming its setting."""
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+        )
+    except (ssl.SSLError, OSError, ValueError):
+        env.error(f"BRIDGE_KAFKA_SSL_CAFILE: {settings.ssl_cafile} is not a PEM CA bundle")
+        return
+    if settings.ssl_certfile is None or settings.ssl_keyfile is None:
+        return
+    try:
+        x509.load_pem_x509_certificate(settings.ssl_certfile.read_bytes())
+    except (ValueError, OSError):
+        env.error(f"BRIDGE_KAFKA_SSL_CERTFILE: {settings.ssl_certfile} is not a PEM certificate")
+        return
+    password = settings.ssl_key_password.value if settings.ssl_key_password else None
+    try:
+        serialization.load_pem_private_key(
+            settings.ssl_keyfile.read_bytes(), password.encode() if password else None
+        )
+    except TypeError:  # encrypted without a password, or a password for a plain key
+        env.error("BRIDGE_KAFKA_SSL_KEY_PASSWORD: missing, or given for an unencrypted key")
+        return
+    except (ValueError, OSError) as exc:
+        if password and "decrypt" in str(exc).lower():
+            env.error("BRIDGE_KAFKA_SSL_KEY_PASSWORD: does not decrypt the client key")
+        else:
+            env.error(f"BRIDGE_KAFKA_SSL_KEYFILE: {settings.ssl_keyfile} is not a PEM private key")
+        return
+    try:
+        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile, password)
+    except (ssl.SSLError, OSError, ValueError):
+        env.error("BRIDGE_KAFKA_SSL_KEYFILE: the key does not match BRIDGE_KAFKA_SSL_CERTFILE")
 
 
 def _http(env: Env) -> HttpSettings:
@@ -257,6 +331,35 @@ def _spool(env: Env) -> SpoolSettings:
     )
 
 
+def _pii(env: Env) -> PiiSettings:
+    mode = env.choice("BRIDGE_PII_PROTECTION", _PII.mode, get_args(PiiMode))
+    settings = PiiSettings(
+        mode=mode,
+        keys_topic=env.text("BRIDGE_PII_KEYS_TOPIC", _PII.keys_topic),
+        kek_file=env.path("BRIDGE_PII_KEK_FILE"),
+        kms_key_id=env.raw("BRIDGE_PII_KMS_KEY_ID"),
+        kms_region=env.raw("BRIDGE_PII_KMS_REGION"),
+        kms_endpoint_url=env.raw("BRIDGE_PII_KMS_ENDPOINT_URL"),
+        erase_on_delete=env.flag("BRIDGE_PII_ERASE_ON_DELETE", _PII.erase_on_delete),
+    )
+    if settings.kek_file is not None and settings.kms_key_id is not None:
+        env.error("BRIDGE_PII_KEK_FILE: set either it or BRIDGE_PII_KMS_KEY_ID, not both")
+    if settings.kek_file is not None and not settings.kek_file.is_file():
+        env.error(f"BRIDGE_PII_KEK_FILE: {settings.kek_file} is not a readable file")
+    return settings
+
+
+def _reconcile(env: Env) -> ReconcileSettings:
+    defaults = ReconcileSettings()
+    settings = ReconcileSettings(
+        interval_s=env.number("BRIDGE_RECONCILE_INTERVAL_S", defaults.interval_s),
+        lookback_days=env.integer("BRIDGE_RECONCILE_LOOKBACK_DAYS", defaults.lookback_days),
+    )
+    for problem in settings.problems():
+        env.error(f"BRIDGE_RECONCILE_INTERVAL_S: {problem}")
+    return settings
+
+
 def load_settings(
     env: Mapping[str, str], *, dev_token: str | None = None, require_tokens: bool = True
 ) -> Settings:
@@ -284,9 +387,20 @@ def load_settings(
         log_level=e.choice("BRIDGE_LOG_LEVEL", _DEFAULTS.log_level, get_args(LogLevel)),
         publish_deadline_s=deadline_ms / 1000,
         shutdown_grace_s=e.number("BRIDGE_SHUTDOWN_GRACE_S", _DEFAULTS.shutdown_grace_s),
+        pii=_pii(e),
+        state_topic=e.text("BRIDGE_STATE_TOPIC", _DEFAULTS.state_topic),
+        reconcile=_reconcile(e),
     )
     if settings.topic == settings.dlq_topic:
         e.error("BRIDGE_DLQ_TOPIC: must differ from BRIDGE_TOPIC")
+    owned = (settings.pii.keys_topic, settings.state_topic)
+    if len(set(owned)) < 2 or set(owned) & {settings.topic, settings.dlq_topic}:
+        e.error("BRIDGE_STATE_TOPIC: the events, DLQ, keys and state topics must all differ")
+    if settings.encrypts and not (settings.pii.kek_file or settings.pii.kms_key_id):
+        e.error(
+            "BRIDGE_PII_KEK_FILE: the encrypt mode needs a key-encryption key: a JWK Set "
+            "file (BRIDGE_PII_KEK_FILE) or an AWS KMS key (BRIDGE_PII_KMS_KEY_ID)"
+        )
     if e.errors:
         raise ConfigError("\n".join(e.errors), problems=tuple(e.errors))
     return settings

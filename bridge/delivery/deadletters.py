@@ -4,20 +4,32 @@ Dead letters, in one place: built here, stored through the spool, counted.
 Two ways in: a request whose body cannot become an event (`store`), and a
 record Kafka refuses for good when the relay publishes it (`replacement`,
 which only builds the record that takes its place; the relay stores it).
-Both keep the body exactly as received.
+Both keep the body exactly as received, except that for a project whose
+personal data is protected a body that arrived in plain text is sealed with a
+one-off data key wrapped by the KEK (`body_sealed`), or, with no KEK (redact
+mode), not kept at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 
-from bridge.deadletter import DEAD_LETTER_TYPE, UNWRITABLE, Origin, build_dead_letter
+from bridge.deadletter import (
+    DEAD_LETTER_TYPE,
+    UNWRITABLE,
+    Origin,
+    build_dead_letter,
+    dead_letter_id,
+)
+from bridge.decode import is_ciphertext
 from bridge.delivery.spool import Entry, Spool, SpooledRecord
 from bridge.errors import InvalidPayloadError
 from bridge.events import Event
 from bridge.metrics import Metrics
+from bridge.pii import KeyEncryptionKey, seal_inline
 
 __all__ = ["DeadLetters"]
 
@@ -27,10 +39,20 @@ log = structlog.get_logger("bridge.deadletters")
 class DeadLetters:
     """Builds, stores and counts every dead letter; see the module docstring."""
 
-    def __init__(self, spool: Spool, topic: str, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        topic: str,
+        metrics: Metrics,
+        *,
+        protected: Callable[[str | None], bool] = lambda project: False,
+        kek: KeyEncryptionKey | None = None,
+    ) -> None:
         self._spool = spool
         self._topic = topic
         self._metrics = metrics
+        self._protected = protected
+        self._kek = kek
 
     @property
     def topic(self) -> str:
@@ -44,12 +66,29 @@ class DeadLetters:
 
         Raises:
             ShuttingDownError, SpoolFullError, SpoolUnavailableError: not stored.
+            KekUnavailableError: the body must be sealed and the KEK did not answer.
         """
-        dead = origin.dead_letter(reason=error.code, detail=error.message)
+        dead = await self._build(origin, error.code, error.message)
         (appended,) = await self._spool.append([Entry(dead.event_id, self._topic, dead.record)])
         if appended.outcome == "stored":  # a repeat of the same body shares its dead letter
             self._count(error.code)
         return dead
+
+    async def _build(self, origin: Origin, reason: str, detail: str) -> Event:
+        if not self._protected(origin.project) or is_ciphertext(origin.body):
+            return origin.dead_letter(reason=reason, detail=detail)
+        if self._kek is None:
+            return origin.dead_letter(
+                reason=reason,
+                detail=f"{detail}; body not kept (personal data, no key-encryption key)",
+                keep_body=False,
+            )
+        sealed = await seal_inline(
+            origin.body, self._kek, event_id=dead_letter_id(origin.body, reason)
+        )
+        return origin.dead_letter(
+            reason=reason, detail=detail, sealed={k: str(v) for k, v in sealed.items()}
+        )
 
     def replacement(
         self, record: SpooledRecord, origin: bytes | None, error: InvalidPayloadError

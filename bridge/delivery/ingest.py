@@ -7,30 +7,45 @@ left for the relay ("spool"). While Kafka is known to be unreachable there
 is no wait: the answer is "spool" as soon as the fsync completes. Anything
 else raises, so no 2xx is ever given for an event that is not stored.
 
-`Ingest` owns the spool, the relay, the dead letters and the background
-tasks (relay, gauges, Kafka probe), and closes them in one fixed order.
+Drafts of one subject are accepted one at a time (a per-subject lock from the
+state lookup to the fsync), so staleness, the current state and the subject's
+data key are decided against everything accepted before; what a draft becomes
+is `plan`'s job.
+
+`Ingest` owns the spool, the relay, the dead letters, the data keys and the
+background tasks (relay, gauges, Kafka probe, followers), and closes them in
+one fixed order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
 
-from bridge.config import Settings
+from bridge.config import PiiMode, Settings
 from bridge.deadletter import Origin
+from bridge.decode import is_ciphertext
+from bridge.delivery.datakeys import DataKeys, Grant
 from bridge.delivery.deadletters import DeadLetters
+from bridge.delivery.followers import follow_keys, follow_state
 from bridge.delivery.gate import Gate
+from bridge.delivery.plan import Erasure, Plan, plan
 from bridge.delivery.relay import Relay
 from bridge.delivery.spool import Entry, Spool, SpooledRecord
-from bridge.errors import EventTooLargeError, InvalidPayloadError
-from bridge.events import Event
+from bridge.errors import EventTooLargeError, InvalidPayloadError, PublishError
+from bridge.events import Draft, Event, EventFactory
 from bridge.metrics import Metrics
-from bridge.publish import Delivery, Publisher
+from bridge.pii import KeyEncryptionKey
+from bridge.publish import COMPACTED, Delivery, Publisher, Record, TopicSpec
+from bridge.state import CurrentState, order_key
 from bridge.supervisor import Supervisor
 
 __all__ = ["Ingest", "Receipt"]
@@ -38,6 +53,7 @@ __all__ = ["Ingest", "Receipt"]
 log = structlog.get_logger("bridge.ingest")
 
 _READY_ROOM = 16 * 1024  # /readyz wants room for at least one large webhook
+_STATE_CACHE = 50_000  # submissions whose current state stays in memory
 _GAUGE_INTERVAL_S = 1.0
 _PROBE_INTERVAL_S = 3.0  # with the probe's own timeout, Kafka's state is true within 10 s
 
@@ -61,6 +77,8 @@ class Ingest:
         publisher: Publisher,
         metrics: Metrics,
         *,
+        factory: EventFactory | None = None,
+        kek: KeyEncryptionKey | None = None,
         gate: Gate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -68,10 +86,22 @@ class Ingest:
         self._publisher = publisher
         self._metrics = metrics
         self._clock = clock
+        self._factory = factory
+        self._modes: dict[str, PiiMode] = {p.name: settings.pii_mode(p) for p in settings.projects}
         self.gate = gate or Gate(settings.http.max_concurrency)
         self.supervisor = Supervisor(metrics.task_restarts)
         self.spool = Spool(settings.spool, clock=clock)
-        self.dead_letters = DeadLetters(self.spool, settings.dlq_topic, metrics)
+        self.keys = DataKeys(self.spool, kek, settings.pii.keys_topic) if kek else None
+        self.dead_letters = DeadLetters(
+            self.spool,
+            settings.dlq_topic,
+            metrics,
+            protected=lambda project: self._modes.get(project or "", "clear") != "clear",
+            kek=kek,
+        )
+        self._serial: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._state_synced = asyncio.Event()
+        self._states: OrderedDict[str, CurrentState | None] = OrderedDict()
         self.relay = Relay(
             self.spool,
             publisher,
@@ -90,9 +120,26 @@ class Ingest:
         await self.spool.open()
         # Connecting happens in the background (the probe retries): a broker that is
         # down at startup must not keep the bridge from accepting into the spool.
+        self.supervisor.spawn("topics", self._ensure_topics)
         self.supervisor.spawn("relay", self.relay.run)
         self.supervisor.spawn("gauges", self._gauges)
         self.supervisor.spawn("kafka-probe", self._probe)
+        if self.keys is not None:
+            keys = self.keys
+            self.supervisor.spawn(
+                "keys-follower", lambda: follow_keys(self._publisher, self.spool, keys)
+            )
+        self.supervisor.spawn(
+            "state-follower",
+            lambda: follow_state(
+                self._publisher,
+                self.spool,
+                self._settings.state_topic,
+                republish=self._republish_state,
+                on_state=self._forget_state,
+                on_idle=self._state_synced.set,
+            ),
+        )
         log.info("spool.opened", events=self.spool.events, bytes=self.spool.bytes)
 
     async def stop(self) -> None:
@@ -138,37 +185,43 @@ class Ingest:
     # ------------------------------------------------------------------ accepting
 
     async def accept(
-        self, event: Event, topic: str, *, deadline: float, origin: Origin | None = None
+        self, draft: Draft, topic: str, *, deadline: float, origin: Origin | None = None
     ) -> Receipt:
         """
-        Store `event` durably and report where; `deadline` is a loop time. `origin`
-        is what its dead letter keeps if Kafka refuses the record for good.
+        Store the event of `draft` durably and report where; `deadline` is a loop time.
+        `origin` is what its dead letter keeps if Kafka refuses the record for good.
 
         Raises:
             ShuttingDownError, SpoolFullError, SpoolUnavailableError: nothing stored.
             EventTooLargeError: the event cannot become one Kafka record (dead-lettered).
             InvalidPayloadError: Kafka refused the record (the relay dead-lettered it).
+            KekUnavailableError: the subject needs a new data key and the KEK did not answer.
         """
         self.gate.check()
-        if event.record.size > self._settings.kafka.max_record_bytes:
-            too_large = EventTooLargeError("event is larger than BRIDGE_KAFKA_MAX_RECORD_BYTES")
-            if origin is not None:
-                await self.dead_letters.store(origin, too_large)
-            raise too_large
-        waiter = self.relay.waiter(event.event_id)
-        entry = Entry(
-            event.event_id, topic, event.record, origin=origin.encode() if origin else None
-        )
-        try:
-            (appended,) = await self.spool.append([entry])
-        except BaseException:
-            self.relay.release(event.event_id)
-            raise
-        if appended.outcome == "delivered":
+        async with self._one_at_a_time(draft.key):
+            planned, grant = await self._plan(draft, topic, origin)
+            event = planned.event
+            if event.record.size > self._settings.kafka.max_record_bytes:
+                too_large = EventTooLargeError("event is larger than BRIDGE_KAFKA_MAX_RECORD_BYTES")
+                if origin is not None:
+                    await self.dead_letters.store(origin, too_large)
+                raise too_large
+            waiter = self.relay.waiter(event.event_id)
+            try:
+                appended = await self.spool.append(planned.entries, side=planned.side)
+            except BaseException:
+                self.relay.release(event.event_id)
+                raise
+            if grant is not None and grant.record is not None and appended[0].record is not None:
+                self.keys_adopt(grant, appended[0].record.seq)
+            if appended[planned.index].outcome == "stored":
+                self._stored(planned)
+        outcome = appended[planned.index].outcome
+        if outcome == "delivered":
             self.relay.release(event.event_id)
             self._metrics.dedup_hits.inc()
             return Receipt(event.event_id, "kafka", duplicate=True)
-        duplicate = appended.outcome == "pending"
+        duplicate = outcome == "pending"
         if duplicate:
             self._metrics.dedup_hits.inc()
         if self._publisher.connected or not self._probed:  # known down: answer at once
@@ -181,6 +234,116 @@ class Ingest:
             return Receipt(event.event_id, "kafka", duplicate, waiter.result())
         self.relay.release(event.event_id)
         return Receipt(event.event_id, "spool", duplicate)
+
+    def keys_adopt(self, grant: Grant, seq: int) -> None:
+        """Remember a new data key once its key record is stored as `seq`."""
+        if self.keys is not None:
+            self.keys.adopted(grant, seq)
+
+    async def _plan(
+        self, draft: Draft, topic: str, origin: Origin | None
+    ) -> tuple[Plan, Grant | None]:
+        if self._factory is None:
+            raise RuntimeError("Ingest needs an EventFactory to accept drafts")
+        mode = self._modes.get(draft.project, self._settings.pii.mode)
+        current = self._current(draft.subject)
+        grant = None
+        if mode == "encrypt":
+            if self.keys is None:
+                raise RuntimeError("the encrypt mode needs a key-encryption key")
+            grant = await self.keys.grant(draft.key)
+        erasure = None
+        if (
+            draft.event_type == "kyc.delete"
+            and mode != "clear"
+            and self._settings.pii.erase_on_delete
+        ):
+            tombstones, kids = self.keys.erasure(draft.key) if self.keys else ([], [])
+            erasure = Erasure(tuple(tombstones), tuple(kids))
+        keep_origin = origin is not None and (mode == "clear" or is_ciphertext(origin.body))
+        planned = plan(
+            draft,
+            factory=self._factory,
+            topic=topic,
+            mode=mode,
+            current=current,
+            grant=grant,
+            origin=origin.encode() if origin is not None and keep_origin else None,
+            state_topic=self._settings.state_topic,
+            erasure=erasure,
+            now=datetime.fromtimestamp(self._clock(), UTC),
+        )
+        return planned, grant
+
+    def _stored(self, planned: Plan) -> None:
+        """Update the state cache and counters once a (not repeated) event is stored."""
+        if planned.stale:
+            self._metrics.stale_events.labels(planned.event.event_type).inc()
+        subject = planned.event.subject
+        if planned.state is not None and subject is not None:
+            self._remember_state(subject, planned.state)
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._serial.get(key) or (asyncio.Lock(), 0)
+        self._serial[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._serial[key]
+            if users <= 1:
+                del self._serial[key]
+            else:
+                self._serial[key] = (lock, users - 1)
+
+    def _current(self, subject: str | None) -> CurrentState | None:
+        if subject is None:
+            return None
+        if subject in self._states:
+            self._states.move_to_end(subject)
+            return self._states[subject]
+        value = self.spool.side.state(subject)
+        state = CurrentState.from_json(value) if value is not None else None
+        self._remember_state(subject, state)
+        return state
+
+    def _remember_state(self, subject: str, state: CurrentState | None) -> None:
+        self._states[subject] = state
+        self._states.move_to_end(subject)
+        while len(self._states) > _STATE_CACHE:
+            self._states.popitem(last=False)
+
+    def _forget_state(self, subject: str) -> None:
+        self._states.pop(subject, None)
+
+    async def _republish_state(self, value: bytes) -> None:
+        """Publish this replica's (newer) state of a submission again."""
+        state = CurrentState.from_json(value)
+        entry = Entry(
+            f"state:{state.event_id}:{self._clock()}",
+            self._settings.state_topic,
+            Record(state.subject.encode("utf-8"), value),
+        )
+        await self.spool.append([entry])
+
+    async def state_synced(self, timeout_s: float = 60.0) -> bool:
+        """Wait until the state follower has read the state topic to its end (bounded)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._state_synced.wait()
+        return self._state_synced.is_set()
+
+    def is_missing(self, subject: str, status: str | None, status_time: str) -> bool:
+        """
+        Whether a result that the ARGOS API reports is missing from the current state:
+        no state yet, or a state older than it (an equal time is the same result).
+        """
+        del status  # a newer time is news whatever the status (an edit republishes it)
+        current = self._current(subject)
+        if current is None or current.status_time is None:
+            return True
+        return order_key(status_time) > current.status_time
 
     async def reject(self, origin: Origin, error: InvalidPayloadError) -> Event:
         """
@@ -203,6 +366,20 @@ class Ingest:
             self._metrics.published.labels(records[0].topic).inc(len(records))
 
     # ------------------------------------------------------------------ background tasks
+
+    async def _ensure_topics(self) -> None:
+        """Create the compacted keys and state topics if they are missing (once)."""
+        specs = [TopicSpec(self._settings.state_topic, configs=dict(COMPACTED))]
+        if self.keys is not None:
+            specs.append(TopicSpec(self._settings.pii.keys_topic, configs=dict(COMPACTED)))
+        while True:
+            try:
+                await self._publisher.ensure_topics(specs)
+            except PublishError as exc:
+                if exc.unreachable:
+                    await asyncio.sleep(10.0)  # no cluster yet: try again
+                    continue
+            return  # created, present, or refused (logged with the command to run)
 
     async def _probe(self) -> None:
         """Ask the cluster for metadata on an interval: connects, reconnects, notices loss."""

@@ -7,9 +7,11 @@ has at most one batch in flight and a failed batch is resent, whole, before
 anything behind it. So a partition receives the first copy of each record in
 `seq` order; a resend can add a duplicate (same event id) but never reorders.
 
-Prerequisites: a record with `after = s` is published only once record `s`
-(on the prerequisite topic, e.g. the data key an event is encrypted with) is
-acknowledged, also across outages and restarts.
+Prerequisites: a record with `after = s` (on topic `after_topic`) is
+published only once record `s` is acknowledged (e.g. the data key an event
+is encrypted with, or the event a state record describes), also across
+outages and restarts: `s` is acknowledged once it is below the lowest seq of
+its topic still held in memory or on disk.
 
 Isolation and memory: each topic has its own feed with its own budget of
 records and bytes. A topic Kafka cannot resolve (missing, denied) fills only
@@ -89,7 +91,6 @@ class Relay:
         on_delivered: DeliveredHook,
         on_rejected: RejectedHook,
         on_crash: CrashHook | None = None,
-        prerequisite_topic: str | None = None,
         batch_max_records: int = 500,
         batch_max_bytes: int = 512 * 1024,
         topic_buffer_records: int = 2_000,
@@ -101,7 +102,6 @@ class Relay:
         self._on_delivered = on_delivered
         self._on_rejected = on_rejected
         self._on_crash = on_crash or _log_crash
-        self._prerequisite = prerequisite_topic
         self._batch_records = batch_max_records
         self._batch_bytes = min(batch_max_bytes, publisher.max_batch_bytes)
         self._limit = topic_buffer_records
@@ -298,9 +298,9 @@ class Relay:
 
     def _ready(self, record: SpooledRecord) -> bool:
         """Whether the record's prerequisite (if any) is acknowledged."""
-        if not record.after or self._prerequisite is None:
+        if not record.after or record.after_topic is None:
             return True
-        feed = self._feeds.get(self._prerequisite)
+        feed = self._feeds.get(record.after_topic)
         return feed is None or record.after < feed.low_watermark()
 
     def _start_lanes(self) -> None:

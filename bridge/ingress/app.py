@@ -23,6 +23,7 @@ from aiohttp import web
 from bridge.auth import Authenticator
 from bridge.config import Settings
 from bridge.delivery.ingest import Ingest
+from bridge.delivery.reconciler import Reconciler
 from bridge.events import EventFactory
 from bridge.ingress import health
 from bridge.ingress.listener import EdgeSite
@@ -30,6 +31,8 @@ from bridge.ingress.middleware import drop_server_header, middleware
 from bridge.ingress.state import SERVICES, Services
 from bridge.ingress.webhooks import handle_webhook
 from bridge.metrics import Metrics
+from bridge.pii import KeyEncryptionKey
+from bridge.pii.load import load_kek
 from bridge.publish import Publisher
 from bridge.publish.kafka import KafkaPublisher
 from bridge.schemas import load_registry
@@ -39,14 +42,33 @@ __all__ = ["create_app", "serve", "start_site"]
 log = structlog.get_logger("bridge.app")
 
 
-def create_app(settings: Settings, *, publisher: Publisher | None = None) -> web.Application:
-    """Build the app; resources open and close in its `cleanup_ctx`."""
+def create_app(
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    kek: KeyEncryptionKey | None = None,
+) -> web.Application:
+    """
+    Build the app; resources open and close in its `cleanup_ctx`. The KEK is the
+    configured one unless given.
+
+    Raises:
+        ConfigError: the KEK cannot be loaded (naming its setting).
+    """
     metrics = Metrics()
+    factory = EventFactory(load_registry())
+    ingest = Ingest(
+        settings,
+        publisher or KafkaPublisher(settings.kafka),
+        metrics,
+        factory=factory,
+        kek=kek or load_kek(settings.pii),
+    )
     services = Services(
         settings=settings,
         authenticator=Authenticator(settings.projects),
-        factory=EventFactory(load_registry()),
-        ingest=Ingest(settings, publisher or KafkaPublisher(settings.kafka), metrics),
+        factory=factory,
+        ingest=ingest,
         metrics=metrics,
     )
     # The body limit is enforced by the handler (JSON 413); aiohttp's own cap is a backstop.
@@ -67,6 +89,10 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> web
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     await services.ingest.start()
+    settings = services.settings
+    if settings.reconcile.enabled:
+        reconciler = Reconciler(settings, services.ingest, services.factory, services.metrics)
+        services.ingest.supervisor.spawn("reconciler", reconciler.run_forever)
     log.info(
         "bridge.started",
         projects=[p.name for p in services.settings.projects],

@@ -91,7 +91,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         decoded = decode_for(project, body)
         if decoded.key is not None and project.encrypt_responses:
             answer_encrypted(request, decoded.key)
-        event = services.factory.build(
+        draft = services.factory.draft(
             decoded.payload,
             project=project.name,
             received_at=received_at,
@@ -104,19 +104,19 @@ async def handle_webhook(request: web.Request) -> web.Response:
     note(
         request,
         encrypted=decoded.encrypted,
-        event_id=event.event_id,
-        event_type=event.event_type,
-        submission_id=event.subject,
+        event_id=draft.event_id,
+        event_type=draft.event_type,
+        submission_id=draft.subject,
     )
     try:
         receipt = await services.ingest.accept(
-            event, settings.topic_for(project), deadline=deadline, origin=origin
+            draft, settings.topic_for(project), deadline=deadline, origin=origin
         )
     except InvalidPayloadError:  # refused for good: already dead-lettered, body as received
         note(request, stored="dlq")
         raise
     outcome = "duplicate" if receipt.duplicate else receipt.stored
-    services.metrics.events.labels(event.event_type, outcome).inc()
+    services.metrics.events.labels(draft.event_type, outcome).inc()
     fields: dict[str, object] = {"stored": receipt.stored, "outcome": outcome}
     if receipt.delivery is not None:
         fields.update(partition=receipt.delivery.partition, offset=receipt.delivery.offset)

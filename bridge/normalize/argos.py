@@ -16,16 +16,25 @@ from bridge.normalize.mapping import Mapper
 from bridge.normalize.rules import FieldWarning, Group, Path, Rule, Table
 from bridge.types import JSONObject
 
-__all__ = ["TRIGGERS", "UNKNOWN", "Normalized", "Trigger", "normalize"]
+__all__ = ["FROM_DATA", "TRIGGERS", "UNKNOWN", "Normalized", "Trigger", "normalize"]
+
+
+FROM_DATA = "*"
+"""`Trigger.status` value: the submission's status is the normalized `data.status`."""
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """How one `webhook_trigger` value is published."""
+    """How one `webhook_trigger` value is published, and what it says about the state."""
 
     event_type: str
     occurred_at: tuple[Path, ...] = ()  # canonical timestamp paths, most specific first
     table: Table | None = None  # top-level field table; None means SUBMISSION
+    #: the KYC status this trigger reports (FROM_DATA: `data.status`); None: none
+    status: str | None = None
+    #: whether `occurred_at` is an ARGOS status time that orders this trigger's results
+    #: against the submission's current state (else its events are never stale)
+    ordered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +48,27 @@ class Normalized:
     subject: str | None
     key_hint: str | None
     warnings: tuple[FieldWarning, ...]
+    status: str | None = None  # the KYC status it reports, if any
+    status_time: str | None = None  # the ARGOS time ordering it, if its trigger is ordered
 
 
 _REVIEWED: tuple[Path, ...] = (("review", "updated_at"), ("review", "kyc_result_at"))
 _ACTION: tuple[Path, ...] = (("action", "created_at"),)
 
 TRIGGERS: Mapping[str, Trigger] = {
-    "created": Trigger("kyc.created"),
-    "retry": Trigger("kyc.retry"),
-    "submit": Trigger("kyc.submit", (("created_at",),)),
-    "approved": Trigger("kyc.approved", _REVIEWED),
-    "rejected": Trigger("kyc.rejected", _REVIEWED),
+    "created": Trigger("kyc.created", status=FROM_DATA),
+    "retry": Trigger("kyc.retry", status=FROM_DATA),
+    "submit": Trigger("kyc.submit", (("created_at",),), status="pending", ordered=True),
+    "approved": Trigger("kyc.approved", _REVIEWED, status=FROM_DATA, ordered=True),
+    "rejected": Trigger("kyc.rejected", _REVIEWED, status=FROM_DATA, ordered=True),
     "updated": Trigger(
         "kyc.updated",
         (("updated_at",), *_REVIEWED),
         {**SUBMISSION, "data": Rule((), Group(UPDATED_DATA))},
+        status=FROM_DATA,
+        ordered=True,
     ),
-    "delete": Trigger("kyc.delete", (("deleted_at",),)),
+    "delete": Trigger("kyc.delete", (("deleted_at",),), status="deleted", ordered=True),
     "injection": Trigger("kyc.injection", _ACTION),
     "injectionFail": Trigger("kyc.injection_fail", _ACTION),
     "aml": Trigger("kyc.aml"),
@@ -115,6 +128,9 @@ def normalize(payload: JSONObject) -> Normalized:
     occurred_at = _first(mapper.timestamps, spec.occurred_at)
     subject = _text(data.get("submission_id"))
     token_id = _text(data.get("token_id"))
+    status = spec.status
+    if status == FROM_DATA:
+        status = _text(data.get("status"))
     return Normalized(
         event_type=spec.event_type,
         trigger=trigger,
@@ -123,4 +139,6 @@ def normalize(payload: JSONObject) -> Normalized:
         subject=subject,
         key_hint=subject or (f"token:{token_id}" if token_id else None),
         warnings=tuple(mapper.warnings),
+        status=status,
+        status_time=occurred_at if spec.ordered else None,
     )

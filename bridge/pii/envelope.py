@@ -8,8 +8,8 @@ The `encrypt` mode's envelope, both ways. Pure.
 The JWE (`bridge.pii.sealed`, alg dir, enc A256GCM, kid = DEK kid,
 kyc_event_id = E) holds `{"data": <the personal fields at their paths>,
 "raw": R}`. Members other than `data`, `raw` and `protected` pass through
-unchanged; revealing drops a `pii` marker, so the result equals the clear
-envelope.
+unchanged; revealing sets a `pii` marker to "clear", so the result equals the
+clear envelope.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def reveal_envelope(envelope: JSONObject, lookup: KeyLookup) -> JSONObject:
     clear = envelope.get("data", {})
     if not isinstance(personal, dict) or not isinstance(clear, dict):
         raise TamperedError('protected plaintext is not {"data": {...}, "raw": ...}')
-    event = {k: v for k, v in envelope.items() if k not in (PROTECTED_MEMBER, PII_MEMBER)}
+    event = {k: v for k, v in envelope.items() if k != PROTECTED_MEMBER}
+    if PII_MEMBER in envelope:
+        event[PII_MEMBER] = "clear"  # what the clear mode publishes
     event["data"] = merge(clear, personal)
     if "raw" in inner:
         event["raw"] = inner["raw"]

@@ -8,7 +8,7 @@ Decrypt events for a downstream service: key records in, clear events out.
 An encrypted event carries its personal `data` fields and `raw` in `protected`
 (a JWE whose plaintext is `{"data": {...}, "raw": {...}}`). `decrypt_event`
 returns the envelope as `clear` mode publishes it: `data` merged back, `raw`
-restored, `protected` and `pii` removed. When the DEK is erased or unknown it
+restored, `protected` removed and `pii` "clear". When the DEK is erased or unknown it
 returns the clear fields with `"pii": "erased"`. Records without `protected`
 (clear or redacted) come back unchanged.
 

@@ -8,22 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
+    IllegalStateError,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaConnectionError,
     KafkaError,
+    KafkaTimeoutError,
     MessageSizeTooLargeError,
+    NodeNotReadyError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
     RecordListTooLargeError,
+    RequestTimedOutError,
 )
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 
 from bridge.config import KafkaSettings
-from bridge.errors import EventTooLargeError, PublishError
-from bridge.publish.base import Delivery, Record
+from bridge.errors import BridgeError, ConfigError, EventTooLargeError, PublishError
+from bridge.publish.base import Delivery, Record, TopicReader, TopicSpec
 
 __all__ = [
     "KafkaPublisher",
@@ -37,19 +47,40 @@ log = structlog.get_logger("bridge.kafka")
 
 _CONNECT_TIMEOUT_S = 10.0
 _PROBE_TIMEOUT_S = 5.0
+_UNREACHABLE = (KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError)
+# The producer's idempotence state is broken: only a new producer (new id) can go on.
+_PRODUCER_BROKEN = (
+    OutOfOrderSequenceNumber,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    ProducerFenced,
+    IllegalStateError,
+)
 
 
 @contextlib.contextmanager
 def translate_kafka_errors() -> Iterator[None]:
-    """Map aiokafka, socket and timeout errors onto the bridge's error tree."""
+    """
+    Map every exception of the Kafka client onto the bridge's error tree: too large
+    records are permanent, everything else is a transient `PublishError` (fatal when
+    the producer is unusable, or when the error is not one the client documents).
+    """
     try:
         yield
     except (MessageSizeTooLargeError, RecordListTooLargeError):
         raise EventTooLargeError("record is larger than the broker accepts") from None
-    except KafkaError as exc:
-        raise PublishError(f"kafka error: {type(exc).__name__}", fatal=not exc.retriable) from None
-    except (TimeoutError, OSError) as exc:
-        raise PublishError(f"kafka unreachable: {type(exc).__name__}") from None
+    except _UNREACHABLE as exc:
+        raise PublishError(f"kafka unreachable: {type(exc).__name__}", unreachable=True) from None
+    except _PRODUCER_BROKEN as exc:
+        raise PublishError(f"kafka producer broken: {type(exc).__name__}", fatal=True) from None
+    except KafkaError as exc:  # e.g. a denied topic: retried, the producer stays
+        raise PublishError(f"kafka error: {type(exc).__name__}") from None
+    except (TimeoutError, OSError) as exc:  # ssl.SSLError included
+        raise PublishError(f"kafka unreachable: {type(exc).__name__}", unreachable=True) from None
+    except BridgeError:
+        raise
+    except Exception as exc:  # the one seam: nothing else leaves the adapter
+        raise PublishError(f"kafka client failed: {type(exc).__name__}", fatal=True) from None
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -100,7 +131,19 @@ class KafkaPublisher:
     """`Publisher` on aiokafka; (re)connects lazily so startup never needs the broker."""
 
     def __init__(self, settings: KafkaSettings) -> None:
+        """
+        Prepare the client options once (TLS context included).
+
+        Raises:
+            ConfigError: a TLS file cannot be used (naming its setting).
+        """
         self._settings = settings
+        try:
+            self._options = producer_options(settings)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ConfigError(
+                f"BRIDGE_KAFKA_SSL_CAFILE: the TLS files cannot be used ({type(exc).__name__})"
+            ) from None
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._partitioner = DefaultPartitioner()
@@ -114,6 +157,16 @@ class KafkaPublisher:
     @property
     def max_batch_bytes(self) -> int:
         return batch_bytes(self._settings)
+
+    def reader(self, topic: str) -> TopicReader:
+        from bridge.publish.reader import KafkaTopicReader  # noqa: PLC0415  (imports us)
+
+        return KafkaTopicReader(self._settings, topic)
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        from bridge.publish.admin import ensure_topics  # noqa: PLC0415  (imports us)
+
+        return await ensure_topics(self._settings, specs)
 
     def _set_connected(self, value: bool, reason: str = "") -> None:
         if value != self._connected:
@@ -144,13 +197,11 @@ class KafkaPublisher:
                 updated = await asyncio.wait_for(
                     producer.client.force_metadata_update(), _PROBE_TIMEOUT_S
                 )
+                reachable = bool(updated and producer.client.cluster.brokers())
         except PublishError as exc:
             self._set_connected(False, exc.message)
             return False
-        if updated and producer.client.cluster.brokers():
-            self._set_connected(True)
-        else:
-            self._set_connected(False, "metadata request failed")
+        self._set_connected(reachable, "" if reachable else "metadata request failed")
         return self._connected
 
     async def _ensure(self) -> AIOKafkaProducer:
@@ -160,12 +211,15 @@ class KafkaPublisher:
             return self._producer
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(**producer_options(self._settings))
                 try:
                     with translate_kafka_errors():
-                        await asyncio.wait_for(producer.start(), _CONNECT_TIMEOUT_S)
+                        producer = AIOKafkaProducer(**self._options)
+                        try:
+                            await asyncio.wait_for(producer.start(), _CONNECT_TIMEOUT_S)
+                        except BaseException:
+                            await self._close(producer)
+                            raise
                 except PublishError as exc:
-                    await self._close(producer)
                     self._set_connected(False, exc.message)
                     raise
                 self._producer = producer
@@ -186,54 +240,61 @@ class KafkaPublisher:
 
     async def stop(self) -> None:
         self._closed = True
-        if self._producer is not None:
+        async with self._lock:  # a connect in progress finishes (or fails) first
             producer, self._producer = self._producer, None
+        if producer is not None:
             await self._close(producer)
 
-    async def partition_for(self, topic: str, key: bytes) -> int:
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
+        """
+        Return the key's partition from cached metadata. For a topic without metadata a
+        request is started and the call waits at most `wait_s` (the relay passes 0: a
+        missing or denied topic never makes it wait). Does not change `connected`.
+        """
         producer = await self._ensure()
-        partitions = producer.client.cluster.partitions_for_topic(topic)
-        if not partitions:
-            try:
-                with translate_kafka_errors():
-                    partitions = await asyncio.wait_for(
-                        producer.partitions_for(topic), _CONNECT_TIMEOUT_S
-                    )
-            except PublishError as exc:
-                self._set_connected(False, exc.message)
-                raise
-        ordered = sorted(partitions)
-        return int(self._partitioner(key, ordered, ordered))
+        with translate_kafka_errors():
+            partitions = producer.client.cluster.partitions_for_topic(topic)
+            if not partitions:
+                request = producer.client.add_topic(topic)  # ask for its metadata
+                if wait_s > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(request), wait_s)
+                    partitions = producer.client.cluster.partitions_for_topic(topic)
+            if not partitions:
+                raise PublishError("no metadata for the topic (missing, denied or new)")
+            ordered = sorted(partitions)
+            return int(self._partitioner(key, ordered, ordered))
 
     async def publish(
         self, topic: str, partition: int, records: Sequence[Record]
     ) -> list[Delivery]:
         producer = await self._ensure()
-        batch = producer.create_batch()
-        count = 0
-        for record in records:
-            appended = batch.append(
-                key=record.key, value=record.value, timestamp=None, headers=list(record.headers)
-            )
-            if appended is None:
-                if count == 0:  # alone in an empty batch: no producer batch can carry it
-                    raise EventTooLargeError("record does not fit into one producer batch")
-                break  # the batch is full: send what fits, the caller sends the rest
-            count += 1
         try:
             with translate_kafka_errors():
+                batch = producer.create_batch()
+                count = 0
+                for record in records:
+                    appended = batch.append(
+                        key=record.key,
+                        value=record.value,
+                        timestamp=None,
+                        headers=list(record.headers),
+                    )
+                    if appended is None:
+                        if count == 0:  # alone in an empty batch: no batch can carry it
+                            raise EventTooLargeError("record does not fit into one producer batch")
+                        break  # the batch is full: send what fits, the caller sends the rest
+                    count += 1
                 future = await producer.send_batch(batch, topic, partition=partition)
                 metadata = await asyncio.wait_for(
                     future, 2 * self._settings.request_timeout_ms / 1000
                 )
-        except EventTooLargeError:
-            raise
         except PublishError as exc:
             if exc.fatal:
                 # A non-retriable failure (e.g. a broken idempotence sequence) leaves
                 # the producer unusable: start over with a new producer id.
                 await self._reset(exc.message)
-            else:
+            elif exc.unreachable:
                 self._set_connected(False, exc.message)
             raise
         self._set_connected(True)

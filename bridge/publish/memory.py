@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from bridge.errors import EventTooLargeError, PublishError
-from bridge.publish.base import Delivery, Record
+from bridge.publish.base import Delivery, ReadRecord, Record, TopicSpec
 
 __all__ = ["MemoryPublisher"]
 
@@ -31,6 +31,7 @@ class MemoryPublisher:
         self._max_batch_bytes = max_batch_bytes
         self.down = False
         self.log: defaultdict[tuple[str, int], list[Record]] = defaultdict(list)
+        self.configs: dict[str, dict[str, str]] = {}  # topics created by ensure_topics
         self._started = False
 
     async def start(self) -> None:
@@ -57,7 +58,7 @@ class MemoryPublisher:
         self._started = True  # like the Kafka adapter, a probe (re)connects
         return self.connected
 
-    async def partition_for(self, topic: str, key: bytes) -> int:
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
         self._check()
         return zlib.crc32(key) % self.partitions
 
@@ -83,6 +84,45 @@ class MemoryPublisher:
         log.extend(fitting)
         return [Delivery(partition, base + i) for i in range(len(fitting))]
 
+    def reader(self, topic: str) -> MemoryReader:
+        return MemoryReader(self, topic)
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        created = [s.name for s in specs if s.name not in self.configs]
+        for spec in specs:
+            self.configs.setdefault(spec.name, dict(spec.configs))
+        return created
+
     def records(self, topic: str) -> list[Record]:
         """Every record of `topic`, partition by partition, in offset order."""
         return [r for (t, _), log in sorted(self.log.items()) if t == topic for r in log]
+
+
+class MemoryReader:
+    """Reads a `MemoryPublisher` topic back, like a consumer without a group."""
+
+    def __init__(self, publisher: MemoryPublisher, topic: str) -> None:
+        self._publisher = publisher
+        self._topic = topic
+        self._positions: dict[int, int] = {}
+
+    async def start(self, positions: dict[int, int]) -> None:
+        self._positions = dict(positions)
+
+    async def read(self, timeout_s: float) -> list[ReadRecord]:
+        found: list[ReadRecord] = []
+        for (topic, partition), log in sorted(self._publisher.log.items()):
+            if topic != self._topic:
+                continue
+            start = self._positions.get(partition, 0)
+            found += [
+                ReadRecord(partition, offset, log[offset].key, log[offset].value)
+                for offset in range(start, len(log))
+            ]
+            self._positions[partition] = len(log)
+        if not found:
+            await asyncio.sleep(min(timeout_s, 0.05))
+        return found
+
+    async def stop(self) -> None:
+        self._positions = {}

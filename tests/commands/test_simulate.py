@@ -26,6 +26,7 @@ from bridge.commands.simulate import (
 )
 from bridge.commands.simulate.payloads import MAX_BYTES, MIN_BYTES
 from bridge.commands.simulate.sender import percentile
+from bridge.errors import ConfigError
 from bridge.events import EventFactory
 from bridge.normalize import TRIGGERS as NORMALIZER_TRIGGERS
 from bridge.schemas import load_registry
@@ -202,20 +203,40 @@ async def test_transport_errors_are_counted() -> None:
 
 
 def test_cli_print_mode(capsys: pytest.CaptureFixture[str]) -> None:
-    """`--print N` writes N bodies, one JSON object per line, and sends nothing."""
+    """`--print N` writes N bodies, one JSON object per line, and sends nothing (no token)."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    assert 0 == run(parser.parse_args(["--print", "5", "--seed", "4"]))
+    assert 0 == run(parser.parse_args(["--print", "5", "--seed", "4"]), env={}, prompt=None)
     lines = capsys.readouterr().out.splitlines()
     assert 5 == len(lines)
     assert all("webhook_trigger" in orjson.loads(line) for line in lines)
 
 
-def test_cli_requires_a_token(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without --token (or $BRIDGE_DEV_TOKEN) the command exits 2 with a message."""
+def test_cli_encrypts_with_the_first_configured_api_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: it read BRIDGE_ARGOS_API_KEY; now the first key of BRIDGE_ARGOS_API_KEYS."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--count", "1"])
-    args.token = None
-    assert 2 == run(args)
-    assert "--token" in capsys.readouterr().err
+    env = {"BRIDGE_ARGOS_API_KEYS": f"{API_KEY},second-key-0002"}
+    assert 0 == run(parser.parse_args(["--print", "3"]), env=env, prompt=None)
+    for line in capsys.readouterr().out.splitlines():
+        payload = orjson.loads(crypto.decrypt(orjson.loads(line)["data"], [API_KEY]))
+        assert "webhook_trigger" in payload
+
+
+def test_cli_requires_a_token() -> None:
+    """Without a token (flag, file, BRIDGE_AUTH_TOKENS or prompt) it is a ConfigError naming it."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(ConfigError, match="BRIDGE_AUTH_TOKENS"):
+        run(parser.parse_args(["--count", "1"]), env={}, prompt=None)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_first_webhooks_cover_every_trigger(seed: int) -> None:
+    """Regression: `--count 50` sent 6 of 13 triggers; the first len(TRIGGERS) cover them all."""
+    first = [w.trigger for w in islice(webhooks(seed), len(TRIGGERS))]
+    assert sorted(TRIGGERS) == sorted(first)
+    assert "created" == first[0]
+    assert first.index("submit") < first.index("approved")

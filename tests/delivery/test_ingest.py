@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sqlite3
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
-from bridge.config import load_settings
+from bridge.config import Settings, load_settings
 from bridge.deadletter import Origin
 from bridge.delivery.ingest import Ingest
-from bridge.errors import EventTooLargeError
-from bridge.events import Event, EventFactory
+from bridge.delivery.spool.ops import Counts
+from bridge.errors import EventTooLargeError, SpoolUnavailableError
+from bridge.events import Draft, EventFactory
 from bridge.metrics import Metrics
+from bridge.publish.kafka import KafkaPublisher
 from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry
 from bridge.types import JSONObject
+from tests.support.bridge_proc import read_topic
+from tests.support.broker import Broker, BrokerPool
 
 FACTORY = EventFactory(load_registry())
 
@@ -27,16 +34,16 @@ def _ingest(tmp_path: Path, publisher: MemoryPublisher) -> Ingest:
     settings = load_settings(
         {"BRIDGE_AUTH_TOKENS": "ingest-token-000000001", "BRIDGE_SPOOL_DIR": str(tmp_path)}
     )
-    return Ingest(settings, publisher, Metrics())
+    return Ingest(settings, publisher, Metrics(), factory=FACTORY)
 
 
-def _event(size: int) -> Event:
+def _event(size: int) -> Draft:
     payload: JSONObject = {
         "webhook_trigger": "approved",
         "submission_id": "sub-big",
         "x_pad": "p" * size,
     }
-    return FACTORY.build(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
+    return FACTORY.draft(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
 
 
 def _origin(body: bytes) -> Origin:
@@ -62,7 +69,7 @@ async def _refused(tmp_path: Path, body: bytes) -> JSONObject:
     assert [] == publisher.records("kyc.events.v1")
     assert 0 == ingest.spool.events
     await ingest.stop()
-    value = orjson.loads(dead.value)
+    value = orjson.loads(dead.value or b"")
     assert isinstance(value, dict)
     return value
 
@@ -108,3 +115,104 @@ async def test_restart_remembers_pending_ids_so_repeats_are_not_stored_twice(
             await asyncio.sleep(0.02)
     assert 1 == len(publisher.records("kyc.events.v1"))
     await again.stop()
+
+
+def _kafka_settings(tmp_path: Path, bootstrap: str, topic: str) -> Settings:
+    return load_settings(
+        {
+            "BRIDGE_AUTH_TOKENS": "ingest-token-000000001",
+            "BRIDGE_SPOOL_DIR": str(tmp_path),
+            "BRIDGE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "BRIDGE_TOPIC": topic,
+            "BRIDGE_DLQ_TOPIC": topic + ".dlq",
+            "BRIDGE_KAFKA_REQUEST_TIMEOUT_MS": "5000",
+        }
+    )
+
+
+def _gauge(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float:
+    value = metrics.registry.get_sample_value(name, labels or {})
+    assert value is not None, name
+    return value
+
+
+@pytest.mark.kafka
+async def test_background_tasks_survive_spool_errors_and_shutdown_closes_everything(
+    brokers: BrokerPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    Regression: one spool error in a stats read killed the monitor for good (frozen
+    gauges, no reconnect, stop() re-raised). Now the task is logged, counted and
+    restarted; Kafka's state stays true; shutdown closes the producer and the spool.
+    """
+    broker = brokers.start(f"supervise-{uuid.uuid4().hex[:6]}")
+    settings = _kafka_settings(tmp_path, broker.bootstrap, "kyc.supervised")
+    broker.create_topic(settings.topic, partitions=1)
+    metrics = Metrics()
+    publisher = KafkaPublisher(settings.kafka)
+    ingest = Ingest(settings, publisher, metrics, factory=FACTORY)
+    failures = [sqlite3.OperationalError("disk I/O error")] * 2
+    refresh = ingest.spool.refresh
+
+    async def flaky_refresh() -> Counts:
+        if failures:
+            raise failures.pop()
+        return await refresh()
+
+    monkeypatch.setattr(ingest.spool, "refresh", flaky_refresh)
+    with capture_logs() as logs:
+        await ingest.start()
+        async with asyncio.timeout(30):
+            while _gauge(metrics, "kyc_bridge_kafka_connected") != 1:
+                await asyncio.sleep(0.1)
+        assert 2 == _gauge(metrics, "kyc_bridge_task_restarts_total", {"task": "gauges"})
+        await asyncio.to_thread(broker.stop)
+        async with asyncio.timeout(12):  # the gauges kept running: the outage shows
+            while _gauge(metrics, "kyc_bridge_kafka_connected") != 0:
+                await asyncio.sleep(0.1)
+        assert await ingest.check()  # readiness follows the spool, which is fine
+        ingest.gate.close(2.0)
+        await ingest.stop()
+    crashed = [e for e in logs if e["event"] == "task.crashed"]
+    assert [("gauges", "OperationalError")] * 2 == [(e["task"], e["error"]) for e in crashed]
+    assert "disk I/O error" not in str(crashed)  # type and place only, never the message
+    with pytest.raises(SpoolUnavailableError):
+        await ingest.spool.read_after(0, 1)  # closed
+    assert not ingest.supervisor.running("relay")
+
+
+@pytest.mark.kafka
+async def test_more_concurrent_webhooks_than_one_spool_group_all_reach_kafka(
+    kafka: Broker, tmp_path: Path
+) -> None:
+    """Regression (writer dropped one operation per full group): 5,000 at once, all stored."""
+    topic = f"kyc.groups.{uuid.uuid4().hex[:6]}"
+    await kafka.acreate_topic(topic, partitions=3)
+    settings = _kafka_settings(tmp_path, kafka.bootstrap, topic)
+    ingest = Ingest(settings, KafkaPublisher(settings.kafka), Metrics(), factory=FACTORY)
+    await ingest.start()
+    loop = asyncio.get_running_loop()
+    events = [_numbered(i) for i in range(5_000)]
+    async with asyncio.timeout(120):
+        receipts = await asyncio.gather(
+            *(ingest.accept(e, topic, deadline=loop.time() + 1) for e in events)
+        )
+        while ingest.spool.events:
+            await asyncio.sleep(0.1)
+    ingest.gate.close(5.0)
+    await ingest.stop()
+    assert {e.event_id for e in events} == {r.event_id for r in receipts}
+    ids = {e.event_id for e in events}
+    records = await read_topic(
+        kafka.bootstrap,
+        topic,
+        min_count=5_000,
+        timeout=60,
+        until=lambda rs: ids <= {r.headers["ce_id"].decode() for r in rs},
+    )
+    assert ids <= {r.headers["ce_id"].decode() for r in records}
+
+
+def _numbered(i: int) -> Draft:
+    payload: JSONObject = {"webhook_trigger": "submit", "submission_id": f"sub-{i % 97}", "n": i}
+    return FACTORY.draft(payload, project="p", received_at=datetime.now(UTC), encrypted=False)

@@ -10,7 +10,7 @@ from typing import cast
 
 from bridge.config import SpoolSettings
 from bridge.delivery.relay import Relay
-from bridge.delivery.spool import Entry, Spool, SpooledRecord
+from bridge.delivery.spool import Entry, Prerequisite, Spool, SpooledRecord
 from bridge.errors import InvalidPayloadError, PublishError, SpoolUnavailableError
 from bridge.publish import Delivery, Record
 from bridge.publish.memory import MemoryPublisher
@@ -27,7 +27,6 @@ class Harness:
         buffer_limit: int = 20_000,
         batch_max_records: int = 500,
         buffer_bytes: int = 16 * 1024 * 1024,
-        prerequisite_topic: str | None = None,
     ) -> None:
         self.spool = Spool(SpoolSettings(directory=tmp_path))
         self.publisher = publisher
@@ -40,7 +39,6 @@ class Harness:
             on_delivered=self._delivered,
             on_rejected=self._rejected,
             on_crash=lambda task, error: self.crashes.append(type(error).__name__),
-            prerequisite_topic=prerequisite_topic,
             topic_buffer_records=buffer_limit,
             batch_max_records=batch_max_records,
             topic_buffer_bytes=buffer_bytes,
@@ -59,7 +57,8 @@ class Harness:
         return None
 
     async def put(self, event_id: str, topic: str, record: Record, after: int = 0) -> int:
-        (appended,) = await self.spool.append([Entry(event_id, topic, record, after=after)])
+        prerequisite = Prerequisite("keys", after) if after else None
+        (appended,) = await self.spool.append([Entry(event_id, topic, record, prerequisite)])
         assert appended.record is not None
         return appended.record.seq
 
@@ -90,7 +89,7 @@ def _record(key: str, i: int, size: int = 20) -> Record:
 def _per_key(publisher: MemoryPublisher) -> dict[str, list[int]]:
     order: dict[str, list[int]] = {}
     for record in publisher.records("t"):
-        key, i = record.value.rstrip(b".").decode().split(":")
+        key, i = (record.value or b"").rstrip(b".").decode().split(":")
         order.setdefault(key, []).append(int(i))
     return order
 
@@ -226,7 +225,7 @@ class PickyPublisher(MemoryPublisher):
         super().__init__(partitions=2)
         self.blocked = blocked
 
-    async def partition_for(self, topic: str, key: bytes) -> int:
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
         if topic in self.blocked:
             raise PublishError(f"no metadata for {topic}")
         return await super().partition_for(topic, key)
@@ -308,7 +307,7 @@ async def test_a_blocked_topic_that_fills_its_budget_does_not_stop_other_topics(
 async def test_a_record_waits_for_its_prerequisite_to_be_acknowledged(tmp_path: Path) -> None:
     """A record with `after` is published only after that record (e.g. its data key) is acked."""
     publisher = PickyPublisher({"keys"})
-    async with Harness(tmp_path, publisher, prerequisite_topic="keys") as h:
+    async with Harness(tmp_path, publisher) as h:
         key_seq = await h.put("key-1", "keys", _record("s1/k", 0))
         await h.put("ev-1", "t", _record("s1", 1), after=key_seq)
         await h.put("other", "u", _record("s2", 2))  # no prerequisite: flows at once
@@ -326,12 +325,11 @@ async def test_prerequisites_hold_across_a_restart(tmp_path: Path) -> None:
     await first.open()
     (key,) = await first.append([Entry("key-1", "keys", _record("s1/k", 0))])
     assert key.record is not None
-    await first.append(
-        [Entry(f"ev-{i}", "t", _record("s1", i), after=key.record.seq) for i in range(1, 4)]
-    )
+    after = Prerequisite("keys", key.record.seq)
+    await first.append([Entry(f"ev-{i}", "t", _record("s1", i), after) for i in range(1, 4)])
     await first.close()
     publisher = PickyPublisher({"keys"})
-    async with Harness(tmp_path, publisher, prerequisite_topic="keys") as h:
+    async with Harness(tmp_path, publisher) as h:
         await asyncio.sleep(0.3)
         assert [] == h.delivered
         publisher.blocked.clear()

@@ -12,7 +12,7 @@ import pytest
 
 from bridge.config import SpoolSettings
 from bridge.delivery.spool import Entry, Spool, SpooledRecord, read_status
-from bridge.delivery.spool.ops import migrate
+from bridge.delivery.spool.layout import migrate
 from bridge.errors import SpoolFullError, SpoolUnavailableError
 from bridge.publish import Record
 

@@ -1,11 +1,14 @@
 """
 Static checks of everything under deploy/ (and the root .dockerignore).
 
-Nothing here needs Docker, Kubernetes or Kafka: the files are parsed and checked
-against the bridge itself. The known `BRIDGE_*` names come from the string
-literals in bridge/config/, and the effective settings of each deployment come
-from `bridge.config.load_settings` applied to the environment that deployment
-would give the container, so the checks follow the code automatically.
+The files are parsed and checked against the bridge itself. The known `BRIDGE_*`
+names come from the string literals in bridge/config/, and the effective settings
+of each deployment come from `bridge.config.load_settings` applied to the environment
+that deployment would give the container, so the checks follow the code automatically.
+
+Only the tests marked `container` need more: they compare the Kubernetes example
+and the compose file with what the image built from deploy/Dockerfile actually
+declares (`podman image inspect`; the `image` fixture in tests/deploy/conftest.py).
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 
 from bridge.config import Settings, load_settings
+from tests.deploy.container import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -129,11 +133,18 @@ def _words(args: str) -> list[str]:
     return list(json.loads(args)) if args.startswith("[") else shlex.split(args)
 
 
-def _copies() -> list[tuple[dict[str, str], list[str], str]]:
-    """(flags, sources, destination) of every COPY/ADD."""
+def _global_args() -> dict[str, str]:
+    """Defaults of the ARGs declared before the first FROM (usable in every FROM)."""
+    args = [i.args for i in _dockerfile() if i.stage == -1 and i.keyword == "ARG"]
+    return dict(a.partition("=")[::2] for a in args)
+
+
+def _copies(*, final: bool = False) -> list[tuple[dict[str, str], list[str], str]]:
+    """(flags, sources, destination) of every COPY/ADD (of the runtime stage only if `final`)."""
     result = []
+    last = max(i.stage for i in _dockerfile())
     for instruction in _dockerfile():
-        if instruction.keyword not in {"COPY", "ADD"}:
+        if instruction.keyword not in {"COPY", "ADD"} or (final and instruction.stage != last):
             continue
         words = shlex.split(instruction.args)
         flags = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
@@ -197,9 +208,9 @@ def _container() -> dict[str, Any]:
     return container
 
 
-def _k8s_env() -> dict[str, str]:
+def _k8s_env(image_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the sidecar's process sees: image ENV < envFrom ConfigMaps < env."""
-    env = _image_bridge_env()
+    env = dict(_image_bridge_env() if image_env is None else image_env)
     configmaps = {c["metadata"]["name"]: c.get("data", {}) for c in _k8s("ConfigMap")}
     for source in _container().get("envFrom", []):
         env.update({k: str(v) for k, v in configmaps[source["configMapRef"]["name"]].items()})
@@ -220,8 +231,9 @@ def _service() -> dict[str, Any]:
     return service
 
 
-def _compose_env() -> dict[str, str]:
-    env = _image_bridge_env()
+def _compose_env(image_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the compose service's process sees: image ENV < `environment`."""
+    env = dict(_image_bridge_env() if image_env is None else image_env)
     raw = _service().get("environment", {})
     if isinstance(raw, list):
         raw = dict(item.partition("=")[::2] for item in raw)
@@ -373,6 +385,7 @@ def test_dockerfile_copy_sources_exist_and_are_in_the_context() -> None:
         ("var/spool/spool.sqlite3", True),
         ("bridge/__pycache__/cli.cpython-311.pyc", True),
         ("pyproject.toml", False),
+        ("README.md", False),
         ("bridge/cli.py", False),
         ("bridge/py.typed", False),
         ("schemas/envelope.v1.schema.json", False),
@@ -384,19 +397,32 @@ def test_dockerignore(path: str, ignored: bool) -> None:
 
 
 def test_dockerfile_base_images_are_pinned() -> None:
-    """Every FROM names an earlier stage or an image with an explicit, non-latest tag."""
+    """
+    Every FROM names an earlier stage or an image with an explicit, non-latest tag
+    (a build argument counts with its default).
+    """
     stages: set[str] = set()
+    defaults = _global_args()
     for instruction in _dockerfile():
         if instruction.keyword != "FROM":
             continue
         words = [w for w in instruction.args.split() if not w.startswith("--")]
-        image = words[0]
+        image = re.sub(r"\$\{?(\w+)\}?", lambda m: defaults[m[1]], words[0])
         if image not in stages:
             tag = image.rpartition("/")[2].partition(":")[2]
             assert "@sha256:" in image or (tag and tag != "latest"), f"FROM {image}: unpinned"
         if len(words) == 3 and words[1].upper() == "AS":
             stages.add(words[2])
     assert len([i for i in _dockerfile() if i.keyword == "FROM"]) >= 2, "not multi-stage"
+
+
+def test_dockerfile_production_base_is_python_311_slim() -> None:
+    """The base image argument defaults to the official python:3.11-slim (digest allowed)."""
+    base = _global_args()["BASE_IMAGE"]
+    pattern = r"(docker\.io/library/)?python:3\.11-slim(@sha256:[0-9a-f]{64})?"
+    assert re.fullmatch(pattern, base), base
+    froms = [i.args.split()[0] for i in _dockerfile() if i.keyword == "FROM"]
+    assert ["${BASE_IMAGE}", "${BASE_IMAGE}"] == froms
 
 
 def test_dockerfile_runs_as_the_pod_user() -> None:
@@ -633,3 +659,89 @@ def test_kustomization_lists_the_manifests_but_not_the_example_secret() -> None:
     resources = set(kustomization["resources"])
     present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert resources == present - {"secret.example.yaml"}
+
+
+# ------------------------------------------------------------------- the built image
+
+_Test = TypeVar("_Test", bound=Callable[..., None])
+
+
+def _needs_image(test: _Test) -> _Test:
+    """Mark a test that inspects the image built from deploy/Dockerfile."""
+    for mark in (pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1800)):
+        test = mark(test)
+    return test
+
+
+def _inspected_env(image: BuildResult) -> dict[str, str]:
+    """The built image's Env as a mapping."""
+    env: list[str] = image.inspect()["Config"]["Env"]
+    return dict(item.partition("=")[::2] for item in env)
+
+
+def _inspected_bridge_env(image: BuildResult) -> dict[str, str]:
+    return {k: v for k, v in _inspected_env(image).items() if k.startswith("BRIDGE_")}
+
+
+@_needs_image
+def test_static_image_env_is_the_built_images(image: BuildResult) -> None:
+    """
+    The ENV these static checks read from the Dockerfile is what the built image
+    carries (PATH aside: it extends the base image's), so the checks above hold.
+    """
+    expected = {k: v for k, v in _image_env().items() if k != "PATH"}
+    inspected = _inspected_env(image)
+    assert expected == {k: inspected.get(k) for k in expected}
+    assert expected.keys() >= _inspected_bridge_env(image).keys()
+
+
+@_needs_image
+def test_built_image_env_names_are_read_by_the_bridge(image: BuildResult) -> None:
+    """Every BRIDGE_* variable the built image sets is a setting bridge/config.py reads."""
+    names, _ = _config_names()
+    assert set() == _inspected_bridge_env(image).keys() - names
+
+
+@_needs_image
+@pytest.mark.parametrize(
+    ("where", "env", "declared_port"),
+    [
+        ("kubernetes", _k8s_env, lambda: _port_number("http")),
+        (
+            "compose",
+            _compose_env,
+            lambda: int(str(_service()["ports"][0]).rpartition(":")[2].partition("/")[0]),
+        ),
+    ],
+)
+def test_manifests_use_the_port_and_volume_the_image_declares(
+    image: BuildResult, where: str, env: Any, declared_port: Any
+) -> None:
+    """
+    With the built image's ENV underneath, each deployment's bridge listens on a
+    port the image exposes (and the manifest publishes) and keeps its spool in the
+    image's VOLUME.
+    """
+    settings = _settings_for({"BRIDGE_AUTH_TOKENS": TOKEN, **env(_inspected_bridge_env(image))})
+    config = image.inspect()["Config"]
+    assert {f"{settings.http.port}/tcp"} == set(config["ExposedPorts"]), where
+    assert settings.http.port == declared_port(), where
+    assert {str(settings.spool.directory)} == set(config["Volumes"]), where
+
+
+@_needs_image
+def test_pod_user_is_the_images_user(image: BuildResult) -> None:
+    """runAsUser:runAsGroup and the pod's fsGroup are the uid and gid the image runs as."""
+    context = _container()["securityContext"]
+    assert f"{context['runAsUser']}:{context['runAsGroup']}" == image.inspect()["Config"]["User"]
+    assert context["runAsGroup"] == _pod()["securityContext"]["fsGroup"]
+
+
+@_needs_image
+def test_manifests_run_the_images_entrypoint(image: BuildResult) -> None:
+    """The image runs `kyc-bridge serve`; the pod passes the same args, compose keeps them."""
+    config = image.inspect()["Config"]
+    assert (["kyc-bridge"], ["serve"]) == (config["Entrypoint"], config["Cmd"])
+    assert config["Cmd"] == _container().get("args", config["Cmd"])
+    assert "command" not in _container()
+    assert {"entrypoint", "command"}.isdisjoint(_service())

@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from bridge import crypto
-from bridge.logs import PERSONAL_KEYS
+from bridge.logs import ALWAYS_REDACTED
+from bridge.pii.marking import personal_keys
 from bridge.schemas import load_registry
 from tests.support.bridge_proc import BridgeProcess, ConsumedRecord, read_topic
 from tests.support.broker import Broker
@@ -141,6 +142,10 @@ def test_fixture_reaches_kafka_as_a_valid_event(roundtrip: RoundTrip, case: str)
     assert result.body["partition"] == record.partition
     assert result.body["offset"] == record.offset
     load_registry().validate(value["schema"], value)
+
+
+_REGISTRY = load_registry()
+PERSONAL_KEYS = personal_keys(_REGISTRY.schema(n) for n in _REGISTRY.names) | ALWAYS_REDACTED
 
 
 def _personal_values(value: object, key: str = "") -> Iterator[str]:

@@ -13,136 +13,25 @@ import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
 
-from tests.support.bridge_proc import BridgeProcess, ConsumedRecord, free_port, read_topic
+from tests.support.bridge_proc import BridgeProcess, free_port, read_topic
 from tests.support.broker import Broker, BrokerPool
+from tests.support.faults import (
+    HEADERS,
+    Stream,
+    make_bridge,
+    payload,
+    spool_empty,
+    verify,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-TOKEN = "fault-test-token-00000001"
-HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-STEPS = ("submit", "approved", "aml")
-
-
-def _payload(submission: str, step: int) -> bytes:
-    trigger = STEPS[step % len(STEPS)]
-    body: dict[str, object] = {
-        "webhook_trigger": trigger,
-        "submission_id": submission,
-        "email": f"{submission}@example.com",
-        "x_step": step,  # unknown fields are kept: lets the test check order
-    }
-    if trigger == "approved":
-        body["kyc_result"] = {"status": "approved", "updated_at": "2026-11-25T10:00:00Z"}
-    return orjson.dumps(body)
-
-
-@dataclass
-class Stream:
-    """A client that behaves like ARGOS would have to: retry until a 2xx, one step at a time."""
-
-    url: str
-    pace_s: float = 0.15  # pause after each acknowledged step: a steady stream, not a burst
-    acked: dict[str, list[str]] = field(default_factory=dict)  # submission -> event ids in order
-    statuses: dict[int, int] = field(default_factory=dict)
-    errors: int = 0
-
-    async def submission(self, session: aiohttp.ClientSession, sid: str, steps: int) -> None:
-        for step in range(steps):
-            while True:
-                try:
-                    async with session.post(
-                        self.url, data=_payload(sid, step), headers=HEADERS
-                    ) as response:
-                        self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
-                        if 200 <= response.status < 300:
-                            body = await response.json()
-                            self.acked.setdefault(sid, []).append(body["event_id"])
-                            await asyncio.sleep(self.pace_s)
-                            break
-                except (aiohttp.ClientError, TimeoutError):
-                    self.errors += 1
-                await asyncio.sleep(0.2)
-
-    async def run(self, submissions: int, steps: int, concurrency: int = 16) -> None:
-        names = [f"sub-{uuid.uuid4().hex[:10]}" for _ in range(submissions)]
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        for name in names:
-            queue.put_nowait(name)
-        timeout = aiohttp.ClientTimeout(total=20)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-
-            async def worker() -> None:
-                while not queue.empty():
-                    await self.submission(session, queue.get_nowait(), steps)
-
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-    @property
-    def acked_count(self) -> int:
-        return sum(len(ids) for ids in self.acked.values())
-
-
-async def _verify(stream: Stream, bootstrap: str, topic: str) -> None:
-    """Every acknowledged id is on the topic; per submission, first copies in order."""
-    wanted = {i for ids in stream.acked.values() for i in ids}
-
-    def complete(records: list[ConsumedRecord]) -> bool:
-        return wanted <= {r.headers["ce_id"].decode() for r in records}
-
-    records = await read_topic(bootstrap, topic, min_count=len(wanted), timeout=90, until=complete)
-    first_seen: dict[str, tuple[int, int]] = {}
-    by_key: dict[bytes, list[tuple[int, str]]] = {}
-    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
-        event_id = r.headers["ce_id"].decode()
-        if event_id in first_seen:
-            continue  # a duplicate copy (same ce_id) after a retry: allowed
-        first_seen[event_id] = (r.partition, r.offset)
-        step = orjson.loads(r.value or b"{}")["raw"]["x_step"]
-        by_key.setdefault(r.key or b"", []).append((step, event_id))
-    missing = wanted - set(first_seen)
-    assert set() == missing, f"{len(missing)} acknowledged events missing from Kafka"
-    for sid, ids in stream.acked.items():
-        on_topic = [event_id for _, event_id in by_key[sid.encode()]]
-        assert ids == [i for i in on_topic if i in set(ids)], f"order broken for {sid}"
-        steps = [step for step, _ in by_key[sid.encode()]]
-        assert sorted(steps) == steps, f"steps out of order for {sid}: {steps}"
-
-
-async def _wait(predicate: Callable[[], Awaitable[bool]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.25)
-    raise AssertionError("condition not reached in time")
-
-
-async def _spool_empty(bridge: BridgeProcess) -> bool:
-    async with aiohttp.ClientSession() as session, session.get(bridge.url + "/readyz") as r:
-        body = await r.json()
-        return bool(body["spool"]["events"] == 0)
-
-
-def _bridge(workdir: Path, broker_bootstrap: str, topic: str, **env: str) -> BridgeProcess:
-    return BridgeProcess(
-        workdir,
-        {
-            "BRIDGE_AUTH_TOKENS": TOKEN,
-            "BRIDGE_KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
-            "BRIDGE_TOPIC": topic,
-            "BRIDGE_DLQ_TOPIC": topic + ".dlq",
-            "BRIDGE_PUBLISH_DEADLINE_MS": "500",
-            "BRIDGE_KAFKA_REQUEST_TIMEOUT_MS": "5000",
-            **env,
-        },
-    )
 
 
 @pytest.fixture(name="own_broker")
@@ -158,13 +47,13 @@ async def _stream_through_chaos(
 ) -> Stream:
     """Stream 250 submissions x 3 events while `chaos` runs; verify everything after."""
     broker.create_topic(topic, partitions=3)
-    bridge = _bridge(workdir, broker.bootstrap, topic)
+    bridge = make_bridge(workdir, broker.bootstrap, topic)
     bridge.start(wait="/readyz")
     stream = Stream(bridge.url + "/webhooks/argos")
     try:
         await asyncio.gather(stream.run(250, 3), chaos(bridge))
-        await _wait(lambda: _spool_empty(bridge), 120)
-        await _verify(stream, broker.bootstrap, topic)
+        await wait_until(lambda: spool_empty(bridge), 120)
+        await verify(stream, broker.bootstrap, topic)
     finally:
         bridge.stop()
     assert 750 == stream.acked_count
@@ -210,7 +99,7 @@ async def test_broker_absent_at_startup_then_spool_full_then_broker_appears(
     """
     port = free_port()
     topic = "kyc.faults.late"
-    bridge = _bridge(tmp_path, f"127.0.0.1:{port}", topic, BRIDGE_SPOOL_MAX_EVENTS="40")
+    bridge = make_bridge(tmp_path, f"127.0.0.1:{port}", topic, BRIDGE_SPOOL_MAX_EVENTS="40")
     bridge.start(wait="/readyz")
     accepted: list[str] = []
     refused: list[tuple[int, str | None, str]] = []
@@ -218,7 +107,7 @@ async def test_broker_absent_at_startup_then_spool_full_then_broker_appears(
         async with aiohttp.ClientSession() as session:
             for i in range(60):
                 async with session.post(
-                    bridge.url + "/webhooks/argos", data=_payload(f"late-{i}", 0), headers=HEADERS
+                    bridge.url + "/webhooks/argos", data=payload(f"late-{i}", 0), headers=HEADERS
                 ) as response:
                     body = await response.json()
                     if response.status == 202:
@@ -237,7 +126,7 @@ async def test_broker_absent_at_startup_then_spool_full_then_broker_appears(
         broker = brokers.new(f"late-{uuid.uuid4().hex[:6]}", port=port)
         await asyncio.to_thread(broker.start)
         broker.create_topic(topic, partitions=3)
-        await _wait(lambda: _spool_empty(bridge), 120)
+        await wait_until(lambda: spool_empty(bridge), 120)
         records = await read_topic(broker.bootstrap, topic, min_count=40)
         assert set(accepted) == {r.headers["ce_id"].decode() for r in records}
     finally:
@@ -250,7 +139,7 @@ async def test_poison_requests_do_not_stall_the_ones_after_them(
     """Invalid JSON and undecryptable bodies go to the DLQ; good webhooks keep flowing."""
     topic = f"kyc.faults.poison.{uuid.uuid4().hex[:6]}"
     kafka.create_topic(topic, partitions=3)
-    bridge = _bridge(tmp_path, kafka.bootstrap, topic, BRIDGE_ARGOS_API_KEYS="poison-key")
+    bridge = make_bridge(tmp_path, kafka.bootstrap, topic, BRIDGE_ARGOS_API_KEYS="poison-key")
     bridge.start(wait="/readyz")
     good: list[str] = []
     poison = [b"{broken", orjson.dumps({"data": "bm90IGNpcGhlcnRleHQ="}), b"[]"]
@@ -263,7 +152,7 @@ async def test_poison_requests_do_not_stall_the_ones_after_them(
                     assert 400 == response.status
                 started = time.monotonic()
                 async with session.post(
-                    bridge.url + "/webhooks/argos", data=_payload(f"ok-{i}", 0), headers=HEADERS
+                    bridge.url + "/webhooks/argos", data=payload(f"ok-{i}", 0), headers=HEADERS
                 ) as response:
                     assert 200 == response.status
                     good.append((await response.json())["event_id"])
@@ -287,7 +176,7 @@ async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
     # so requests wait out the publish deadline in flight.
     silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
-    bridge = _bridge(
+    bridge = make_bridge(
         tmp_path,
         f"127.0.0.1:{port}",
         "kyc.faults.sigterm",
@@ -299,7 +188,7 @@ async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
         in_flight = [
             asyncio.create_task(
                 session.post(
-                    bridge.url + "/webhooks/argos", data=_payload(f"term-{i}", 0), headers=HEADERS
+                    bridge.url + "/webhooks/argos", data=payload(f"term-{i}", 0), headers=HEADERS
                 )
             )
             for i in range(5)
@@ -311,7 +200,7 @@ async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
         async with session.get(bridge.url + "/readyz") as ready:
             assert 503 == ready.status
         async with session.post(
-            bridge.url + "/webhooks/argos", data=_payload("late", 0), headers=HEADERS
+            bridge.url + "/webhooks/argos", data=payload("late", 0), headers=HEADERS
         ) as late:
             assert (503, "shutting_down") == (late.status, (await late.json())["error"]["code"])
         responses = await asyncio.gather(*in_flight)

@@ -56,9 +56,14 @@ def test_reveal_leaves_unprotected_envelopes_alone(dek: DataKey) -> None:
     assert redacted == reveal_envelope(redacted, {dek.kid: dek}.get)
 
 
-def test_reveal_drops_the_pii_marker(dek: DataKey) -> None:
-    """A `pii` member added by the publisher is removed, so the result equals clear mode."""
-    envelope: JSONObject = {"event_id": "e1", "data": {"email": "x@example.com"}, "raw": {"a": 1}}
+def test_reveal_sets_the_pii_marker_to_clear(dek: DataKey) -> None:
+    """The `pii` member says "clear" after revealing, so the result equals clear mode."""
+    envelope: JSONObject = {
+        "event_id": "e1",
+        "pii": "clear",
+        "data": {"email": "x@example.com"},
+        "raw": {"a": 1},
+    }
     protected = protect_envelope(envelope, {"email": True}, dek)
     assert envelope == reveal_envelope({**protected, "pii": "encrypted"}, {dek.kid: dek}.get)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 from bridge.errors import ConfigError
 from bridge.pii.paths import PII_MARK, PiiTree, merge, pii_tree, split
 from bridge.types import JSONObject, JSONValue
-from tests.pii.corpus import DOCUMENTS, EXAMPLES, EXPECTED_FIELDS_TREE, SCHEMAS
+from tests.pii.corpus import DOCUMENTS, EXAMPLES, EXPECTED_FIELDS_TREE, unmarked_schemas
 
 
 @pytest.mark.parametrize("schema", ["kyc.approved.v1", "kyc.delete.v1", "kyc.unknown.v1"])
@@ -23,8 +22,7 @@ def test_tree_follows_refs_between_documents(schema: str) -> None:
 
 def test_unmarked_schemas_have_an_empty_tree() -> None:
     """Without any marking nothing is personal; the dead letter's data has no marking."""
-    unmarked = [orjson.loads(p.read_bytes()) for p in SCHEMAS.glob("*.schema.json")]
-    assert {} == pii_tree(unmarked, "urn:kyc-bridge:schema:kyc.approved.v1")
+    assert {} == pii_tree(unmarked_schemas(), "urn:kyc-bridge:schema:kyc.approved.v1")
     assert {} == pii_tree(DOCUMENTS, "urn:kyc-bridge:schema:kyc.dead_letter.v1")
 
 

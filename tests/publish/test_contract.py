@@ -69,7 +69,7 @@ def _records(n: int, key: bytes = b"sub-1") -> list[Record]:
 async def test_batch_lands_in_order_with_consecutive_offsets(adapter: Adapter) -> None:
     """A batch is appended in order; offsets are consecutive; headers survive."""
     publisher = adapter.publisher
-    partition = await publisher.partition_for(adapter.topic, b"sub-1")
+    partition = await publisher.partition_for(adapter.topic, b"sub-1", wait_s=10)
     records = _records(5)
     deliveries = await publisher.publish(adapter.topic, partition, records)
     offsets = [d.offset for d in deliveries]
@@ -83,8 +83,8 @@ async def test_partition_for_is_stable_and_in_range(adapter: Adapter) -> None:
     """The same key always maps to the same partition, and every partition is valid."""
     publisher = adapter.publisher
     keys = [f"sub-{i}".encode() for i in range(50)]
-    first = [await publisher.partition_for(adapter.topic, k) for k in keys]
-    again = [await publisher.partition_for(adapter.topic, k) for k in keys]
+    first = [await publisher.partition_for(adapter.topic, k, wait_s=10) for k in keys]
+    again = [await publisher.partition_for(adapter.topic, k, wait_s=10) for k in keys]
     assert first == again
     assert set(first) <= {0, 1, 2}
     assert len(set(first)) > 1
@@ -93,7 +93,7 @@ async def test_partition_for_is_stable_and_in_range(adapter: Adapter) -> None:
 async def test_oversized_record_is_a_permanent_error(adapter: Adapter) -> None:
     """A record larger than the cluster accepts raises EventTooLargeError, not PublishError."""
     publisher = adapter.publisher
-    partition = await publisher.partition_for(adapter.topic, b"big")
+    partition = await publisher.partition_for(adapter.topic, b"big", wait_s=10)
     with pytest.raises(EventTooLargeError):
         await publisher.publish(adapter.topic, partition, [Record(b"big", b"x" * 3_000_000)])
     # ... and the publisher is still usable afterwards
@@ -115,7 +115,7 @@ async def test_unreachable_cluster_is_a_transient_error(kind: str) -> None:
         )
         await publisher.start()
     with pytest.raises(PublishError):
-        await publisher.partition_for("any-topic", b"k")
+        await publisher.partition_for("any-topic", b"k", wait_s=10)
     with pytest.raises(PublishError):
         await publisher.publish("any-topic", 0, _records(1))
     assert not publisher.connected

@@ -70,7 +70,7 @@ async def test_publishes_over_each_secured_listener(
     settings = load_settings(_env(secure_kafka, tls_files, case))
     publisher = KafkaPublisher(settings.kafka)
     try:
-        partition = await publisher.partition_for(topic, b"k")
+        partition = await publisher.partition_for(topic, b"k", wait_s=10)
         await publisher.publish(topic, partition, [Record(b"k", case.encode())])
     finally:
         await publisher.stop()
@@ -87,6 +87,6 @@ async def test_wrong_password_is_a_transient_publish_error(
     )
     publisher = KafkaPublisher(settings.kafka)
     with pytest.raises(PublishError):
-        await publisher.partition_for("anything", b"k")
+        await publisher.partition_for("anything", b"k", wait_s=10)
     assert not publisher.connected
     await publisher.stop()

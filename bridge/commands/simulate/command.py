@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
+from collections.abc import Mapping
 from itertools import islice
 
 import orjson
 
-from bridge.commands.simulate.payloads import webhooks
+from bridge.commands.credentials import (
+    API_KEY,
+    TOKEN,
+    Prompt,
+    add_secret_options,
+    require_secret,
+    resolve_secret,
+)
+from bridge.commands.simulate.payloads import TRIGGERS, webhooks
 from bridge.commands.simulate.sender import SimulationReport, send
 
 __all__ = ["add_arguments", "run", "simulate"]
+
+_DEFAULT_COUNT = 100
 
 
 async def simulate(
@@ -48,58 +58,76 @@ async def simulate(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `simulate` options to `parser`."""
+    """Add the `simulate` options to `parser` (defaults are shown by the parser's formatter)."""
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="bridge base URL")
+    add_secret_options(parser, TOKEN, flag="--token", metavar="TOKEN", prompted=True)
     parser.add_argument(
-        "--token",
-        default=os.environ.get("BRIDGE_DEV_TOKEN"),
-        help="webhook token (default: $BRIDGE_DEV_TOKEN)",
+        "--rate", type=float, metavar="R", help="requests/s, open loop (default: saturate)"
     )
-    parser.add_argument("--rate", type=float, help="requests/s (open loop); default: saturate")
-    parser.add_argument("--count", type=int, help="stop after N requests (default 100)")
-    parser.add_argument("--duration", type=float, help="stop after N seconds")
     parser.add_argument(
-        "--encrypt-with",
+        "--count",
+        type=int,
+        metavar="N",
+        help=f"stop after N requests (default: {_DEFAULT_COUNT} unless --duration is given); "
+        f"the first {len(TRIGGERS)} cover every trigger",
+    )
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    add_secret_options(
+        parser,
+        API_KEY,
+        flag="--encrypt-with",
         metavar="API_KEY",
-        default=os.environ.get("BRIDGE_ARGOS_API_KEY"),
-        help="encrypt payloads like ARGOS with this API key (default: $BRIDGE_ARGOS_API_KEY)",
+        prompted=False,
+        purpose=", to encrypt the payloads like ARGOS does; without a key they are plain JSON",
     )
     parser.add_argument(
-        "--encrypted-share", type=float, default=1.0, help="share encrypted (0-1, default 1)"
+        "--encrypted-share",
+        type=float,
+        metavar="SHARE",
+        default=1.0,
+        help="share of the payloads to encrypt when there is an API key (0-1)",
     )
-    parser.add_argument("--concurrency", type=int, default=16, help="connections (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="payload stream seed (default 0)")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="connections in parallel"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="payload stream seed")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--print",
         type=int,
         metavar="N",
         dest="print_only",
-        help="print N bodies (one per line) instead of sending",
+        help="print N bodies (one per line) instead of sending; needs no token",
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run `simulate` from parsed arguments; exit 1 on any error or non-2xx answer."""
+def run(args: argparse.Namespace, *, env: Mapping[str, str], prompt: Prompt | None) -> int:
+    """
+    Run `simulate` from parsed arguments; secrets come from the flags, files,
+    `env` (`BRIDGE_AUTH_TOKENS`, `BRIDGE_ARGOS_API_KEYS`) or `prompt` (the token
+    only: encryption is optional). Exit 1 on any transport error or non-2xx answer.
+
+    Raises:
+        ConfigError: no webhook token anywhere, or a secret file cannot be read.
+    """
+    api_key = resolve_secret(
+        API_KEY, given=args.api_key, file=args.api_key_file, env=env, prompt=None
+    )
     if args.print_only is not None:
-        stream = webhooks(
-            args.seed, encrypt_with=args.encrypt_with, encrypted_share=args.encrypted_share
-        )
+        stream = webhooks(args.seed, encrypt_with=api_key, encrypted_share=args.encrypted_share)
         for webhook in islice(stream, args.print_only):
             sys.stdout.buffer.write(webhook.body + b"\n")
         return 0
-    if not args.token:
-        sys.stderr.write("simulate: --token (or $BRIDGE_DEV_TOKEN) is required\n")
-        return 2
-    count = args.count if args.count is not None or args.duration is not None else 100
+    token = require_secret(TOKEN, given=args.token, file=args.token_file, env=env, prompt=prompt)
+    count = args.count if args.count is not None or args.duration is not None else _DEFAULT_COUNT
     report = asyncio.run(
         simulate(
             args.url,
-            args.token,
+            token,
             rate=args.rate,
             count=count,
             duration_s=args.duration,
-            encrypt_with=args.encrypt_with,
+            encrypt_with=api_key,
             concurrency=args.concurrency,
             seed=args.seed,
             encrypted_share=args.encrypted_share,

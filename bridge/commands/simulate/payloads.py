@@ -1,7 +1,9 @@
 """
 Simulated ARGOS webhooks: padded payloads for every trigger, and an endless
-stream that follows submission lifecycles (created -> submit ->
-approved/rejected -> aml ...), interleaved across many submissions. Bodies
+stream that opens with one submission going through every trigger (so the
+first `len(TRIGGERS)` webhooks cover them all), then follows submission
+lifecycles (created -> submit -> approved/rejected -> aml ...), interleaved
+across many submissions. Bodies
 are compact JSON of 1-3 KB (padded with `additional_list` answers), optionally
 encrypted the way ARGOS does (`{"data": "<base64 AES-256-ECB>"}`). Pure and
 deterministic per seed.
@@ -31,6 +33,12 @@ TRIGGERS: tuple[str, ...] = tuple(BUILDERS)
 # Optional steps after the review, with their probability per submission.
 _LATER = (("aml", 0.6), ("aml_monitor", 0.25), ("updated", 0.2), ("faceAuth", 0.2))
 _RARE = (("token_expired", 0.1), ("delete", 0.05))
+# The opening tour: one submission through every trigger, in a plausible order (ARGOS
+# may follow an approval with a rejection); triggers not listed here go last.
+_TOUR_ORDER = (
+    "created", "retry", "submit", "approved", "updated", "aml", "aml_monitor",
+    "injection", "injectionFail", "faceAuth", "rejected", "token_expired", "delete",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +88,28 @@ def webhooks(
     seed: int, *, encrypt_with: str | None = None, encrypted_share: float = 1.0, active: int = 32
 ) -> Iterator[Webhook]:
     """
-    An endless, seed-deterministic stream of webhooks from `active` interleaved
-    submission lifecycles; `encrypted_share` of them are encrypted when
+    An endless, seed-deterministic stream of webhooks: first one submission
+    through every trigger (the first `len(TRIGGERS)` webhooks cover them all),
+    then `active` interleaved submission lifecycles; `encrypted_share` of them are encrypted when
     `encrypt_with` (an ARGOS API key) is given. Every payload is distinct.
     """
     rng = random.Random(seed)  # noqa: S311  (fake data, not secrets)
     coin = random.Random(f"{seed}:encrypted")  # noqa: S311
+
+    def webhook(trigger: str, submission: Submission) -> Webhook:
+        payload = _pad(BUILDERS[trigger](submission), rng)
+        key = encrypt_with if encrypt_with and coin.random() < encrypted_share else None
+        return Webhook(trigger, payload, encode(payload, key), key is not None)
+
+    tour = Submission(rng)
+    ordered = [t for t in _TOUR_ORDER if t in BUILDERS]
+    for trigger in [*ordered, *(t for t in BUILDERS if t not in ordered)]:
+        yield webhook(trigger, tour)
     running = [(Submission(rng), _lifecycle(rng)) for _ in range(active)]
     while True:
         index = rng.randrange(active)
         submission, steps = running[index]
         trigger = steps.popleft()
-        payload = _pad(BUILDERS[trigger](submission), rng)
         if not steps:
             running[index] = (Submission(rng), _lifecycle(rng))
-        key = encrypt_with if encrypt_with and coin.random() < encrypted_share else None
-        yield Webhook(trigger, payload, encode(payload, key), key is not None)
+        yield webhook(trigger, submission)

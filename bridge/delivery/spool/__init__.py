@@ -4,16 +4,22 @@ published, the dedup window of acknowledged ids, and the read-only status the
 CLI shows. Only this package knows the table layout.
 """
 
-from bridge.delivery.spool.ops import Appended, Entry, SpooledRecord
+from bridge.delivery.spool.ops import Appended, Entry, Prerequisite, SpooledRecord
+from bridge.delivery.spool.side import KeyRow, NewKey, SideWrite, StateRow
 from bridge.delivery.spool.status import SpoolStatus, read_status
 from bridge.delivery.spool.store import Spool, database_path
 
 __all__ = [
     "Appended",
     "Entry",
+    "KeyRow",
+    "NewKey",
+    "Prerequisite",
+    "SideWrite",
     "Spool",
     "SpoolStatus",
     "SpooledRecord",
+    "StateRow",
     "database_path",
     "read_status",
 ]

@@ -26,6 +26,7 @@ from typing import ClassVar, Generic, Literal, TypeVar
 
 import orjson
 
+from bridge.delivery.spool.side import KeyRow, SideWrite, StateRow, apply_followed
 from bridge.errors import TransientError
 from bridge.publish import Record
 
@@ -35,9 +36,11 @@ __all__ = [
     "Counts",
     "Discard",
     "Entry",
+    "Follow",
     "MarkDone",
     "Operation",
     "PendingTopics",
+    "Prerequisite",
     "Prune",
     "ReadAfter",
     "ReadOrigin",
@@ -45,48 +48,26 @@ __all__ = [
     "Replace",
     "SpooledRecord",
     "Work",
-    "migrate",
 ]
 
 T = TypeVar("T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    key BLOB NOT NULL,
-    value BLOB NOT NULL,
-    headers BLOB NOT NULL,
-    accepted_at REAL NOT NULL,
-    size INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS delivered (
-    event_id TEXT PRIMARY KEY,
-    acked_at REAL NOT NULL
-) WITHOUT ROWID;
-"""
-# Columns and indexes added after the first release; `migrate` adds them to old spools.
-_COLUMNS = {"after": "INTEGER NOT NULL DEFAULT 0", "origin": "BLOB"}
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS events_by_id ON events (event_id);
-CREATE INDEX IF NOT EXISTS events_by_topic ON events (topic, seq);
-CREATE INDEX IF NOT EXISTS delivered_by_time ON delivered (acked_at);
-"""
-_ROW = "seq, event_id, topic, key, value, headers, accepted_at, after"
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create the tables, or bring a spool written by an earlier version up to date."""
-    conn.executescript(_SCHEMA)
-    have = {str(row[1]) for row in conn.execute("PRAGMA table_info(events)")}
-    for name, kind in _COLUMNS.items():
-        if name not in have:
-            conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
-    conn.executescript(_INDEXES)
+_ROW = (
+    "seq, event_id, topic, key, value, headers, accepted_at, after, after_topic, tombstone, "
+    "followup"
+)
 
 
 # ---------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Prerequisite:
+    """A record Kafka must acknowledge first: by seq, or by its index in the same append."""
+
+    topic: str
+    seq: int = 0
+    entry: int | None = None  # index of an earlier entry of the same append
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +77,9 @@ class Entry:
     event_id: str
     topic: str
     record: Record
-    after: int = 0  # seq of a record Kafka must acknowledge first (0: none)
+    after: Prerequisite | None = None
     origin: bytes | None = None  # what a dead letter needs if Kafka refuses the record
+    followup: Entry | None = None  # appended once Kafka acknowledged this record
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +91,9 @@ class SpooledRecord:
     topic: str
     record: Record
     accepted_at: float
-    after: int = 0
+    after: int = 0  # seq of the prerequisite (0: none)
+    after_topic: str | None = None  # its topic
+    followup: Entry | None = None  # appended once Kafka acknowledged this record
 
 
 Outcome = Literal["stored", "pending", "delivered"]
@@ -139,35 +123,65 @@ def _decode_headers(blob: bytes) -> tuple[tuple[str, bytes], ...]:
     return tuple((k, v.encode("latin-1")) for k, v in orjson.loads(blob))
 
 
-_Row = tuple[int, str, str, bytes, bytes, bytes, float, int]
+_Row = tuple[int, str, str, bytes, bytes, bytes, float, int, str | None, int, bytes | None]
+
+
+def _encode_followup(entry: Entry | None) -> bytes | None:
+    if entry is None:
+        return None
+    record = entry.record
+    value = None if record.value is None else record.value.decode("latin-1")
+    return orjson.dumps([entry.event_id, entry.topic, record.key.decode("latin-1"), value])
+
+
+def _decode_followup(blob: bytes | None) -> Entry | None:
+    if blob is None:
+        return None
+    event_id, topic, key, value = orjson.loads(blob)
+    encoded = None if value is None else str(value).encode("latin-1")
+    return Entry(str(event_id), str(topic), Record(str(key).encode("latin-1"), encoded))
 
 
 def _spooled(row: _Row) -> SpooledRecord:
-    seq, event_id, topic, key, value, headers, accepted_at, after = row
-    record = Record(key, value, _decode_headers(headers))
-    return SpooledRecord(seq, event_id, topic, record, accepted_at, after)
+    seq, event_id, topic, key, value, headers, accepted_at, after, after_topic, tomb, follow = row
+    record = Record(key, None if tomb else value, _decode_headers(headers))
+    followup = _decode_followup(follow)
+    return SpooledRecord(seq, event_id, topic, record, accepted_at, after, after_topic, followup)
 
 
-def _insert(conn: sqlite3.Connection, entry: Entry, accepted_at: float) -> SpooledRecord:
+def _insert(
+    conn: sqlite3.Connection, entry: Entry, accepted_at: float, after: int = 0
+) -> SpooledRecord:
     record = entry.record
+    after_topic = entry.after.topic if entry.after is not None and after else None
     cursor = conn.execute(
         "INSERT INTO events (event_id, topic, key, value, headers, accepted_at, size, after, "
-        "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "after_topic, origin, tombstone, followup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.event_id,
             entry.topic,
             record.key,
-            record.value,
+            record.value if record.value is not None else b"",
             _encode_headers(record.headers),
             accepted_at,
             record.size,
-            entry.after,
+            after,
+            after_topic,
             entry.origin,
+            record.value is None,
+            _encode_followup(entry.followup),
         ),
     )
     assert cursor.lastrowid is not None
     return SpooledRecord(
-        cursor.lastrowid, entry.event_id, entry.topic, record, accepted_at, entry.after
+        cursor.lastrowid,
+        entry.event_id,
+        entry.topic,
+        record,
+        accepted_at,
+        after,
+        after_topic,
+        entry.followup,
     )
 
 
@@ -222,6 +236,7 @@ class AppendEntries(Operation[list[Appended]]):
     entries: tuple[Entry, ...]
     accepted_at: float
     horizon: float  # delivered ids older than this no longer count as repeats
+    side: SideWrite | None = None  # applied only if the first entry is stored
     refuse: TransientError | None = None  # set by the writer when the volume is low
 
     def committed(self) -> list[SpooledRecord]:
@@ -232,6 +247,15 @@ class AppendEntries(Operation[list[Appended]]):
             raise Refused(self.refuse)
         appended: list[Appended] = []
         for entry in self.entries:
+            after = 0
+            if entry.after is not None:
+                after = entry.after.seq
+                if entry.after.entry is not None:
+                    first = appended[entry.after.entry].record
+                    if first is None:  # what it depends on was a repeat: so is this
+                        appended.append(Appended(appended[entry.after.entry].outcome, None))
+                        continue
+                    after = first.seq
             pending = conn.execute(
                 "SELECT 1 FROM events WHERE event_id = ? LIMIT 1", (entry.event_id,)
             ).fetchone()
@@ -245,7 +269,9 @@ class AppendEntries(Operation[list[Appended]]):
             if delivered is not None:
                 appended.append(Appended("delivered", None))
                 continue
-            appended.append(Appended("stored", _insert(conn, entry, self.accepted_at)))
+            appended.append(Appended("stored", _insert(conn, entry, self.accepted_at, after)))
+        if self.side is not None and appended[self.side.primary].record is not None:
+            self.side.apply(conn, [a.record.seq if a.record else 0 for a in appended])
         return appended
 
 
@@ -261,24 +287,32 @@ class Replace(Operation[SpooledRecord]):
 
     def run(self, conn: sqlite3.Connection) -> SpooledRecord:
         conn.execute("DELETE FROM events WHERE seq = ?", (self.old.seq,))
-        return _insert(conn, self.entry, self.old.accepted_at)
+        return _insert(conn, self.entry, self.old.accepted_at, self.old.after)
 
 
 @dataclass
-class MarkDone(Operation[None]):
-    """Forget delivered records and remember their ids in the dedup window."""
+class MarkDone(Operation[list[SpooledRecord]]):
+    """
+    Forget delivered records, remember their ids in the dedup window, and append
+    their follow-up records (committed to the relay like new records).
+    """
 
     seqs: tuple[int, ...]
     event_ids: tuple[str, ...]
     acked_at: float
+    followups: tuple[Entry, ...] = ()
     requeue: ClassVar[bool] = True
 
-    def run(self, conn: sqlite3.Connection) -> None:
+    def committed(self) -> list[SpooledRecord]:
+        return self._result
+
+    def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
         conn.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in self.seqs])
         conn.executemany(
             "INSERT OR REPLACE INTO delivered (event_id, acked_at) VALUES (?, ?)",
             [(i, self.acked_at) for i in self.event_ids],
         )
+        return [_insert(conn, entry, self.acked_at) for entry in self.followups]
 
 
 @dataclass
@@ -321,6 +355,18 @@ class ReadAfter(Operation[list[SpooledRecord]]):
             if self.max_bytes is not None and size >= self.max_bytes:
                 break
         return found
+
+
+@dataclass
+class Follow(Operation[None]):
+    """Record what a follower read from the keys or state topic (see `side`)."""
+
+    keys: tuple[KeyRow, ...]
+    states: tuple[StateRow, ...]
+    cursors: tuple[tuple[str, int, int], ...]
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        apply_followed(conn, self.keys, self.states, self.cursors)
 
 
 @dataclass

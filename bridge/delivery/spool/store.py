@@ -6,9 +6,9 @@ them. Concurrent operations share one transaction and one fsync (group
 commit); the operations themselves live in `bridge.delivery.spool.ops`.
 
 The spool keeps the room it needs to make progress: while the free space of
-its volume is below `min_free_bytes`, new appends are refused (503) but
-deliveries can still be recorded, so a full disk drains as soon as Kafka is
-back.
+its volume (plus the pages the database can reuse) is below `min_free_bytes`,
+new appends are refused (503) but deliveries can still be recorded, so a full
+disk drains as soon as Kafka is back, and appends resume by themselves.
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ from typing import TypeVar
 import structlog
 
 from bridge.config import SpoolSettings
+from bridge.delivery.spool.layout import migrate
 from bridge.delivery.spool.ops import (
     Appended,
     AppendEntries,
     Counts,
     Discard,
     Entry,
+    Follow,
     MarkDone,
     Operation,
     PendingTopics,
@@ -45,8 +47,8 @@ from bridge.delivery.spool.ops import (
     Replace,
     SpooledRecord,
     Work,
-    migrate,
 )
+from bridge.delivery.spool.side import KeyRow, SideReader, SideWrite, StateRow
 from bridge.errors import SpoolFullError, SpoolUnavailableError
 
 __all__ = ["Spool", "database_path"]
@@ -86,6 +88,7 @@ class Spool:
         self.delivered_entries = 0
         #: the acceptance time of the oldest pending record at the last `refresh`
         self.oldest_accepted_at: float | None = None
+        self._reader: SideReader | None = None
 
     @property
     def path(self) -> Path:
@@ -119,9 +122,13 @@ class Spool:
         except SpoolUnavailableError:
             self._thread = None
             raise
+        self._reader = SideReader(self.path)
 
     async def close(self) -> None:
         """Commit what is queued and stop the writer thread."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._thread is not None:
             self._ops.put(None)
             await asyncio.to_thread(self._thread.join)
@@ -145,12 +152,28 @@ class Spool:
             and not self.disk_low
         )
 
-    async def append(self, entries: Sequence[Entry]) -> list[Appended]:
+    @property
+    def side(self) -> SideReader:
         """
-        Append `entries` in one transaction and return once they are fsynced.
+        Point reads of the side tables (keys, state, cursors), on the event loop.
+
+        Raises:
+            SpoolUnavailableError: the spool is not open.
+        """
+        if self._reader is None:
+            raise SpoolUnavailableError("spool is closed")
+        return self._reader
+
+    async def append(
+        self, entries: Sequence[Entry], *, side: SideWrite | None = None
+    ) -> list[Appended]:
+        """
+        Append `entries` in one transaction and return once they are fsynced; `side`
+        rows are written in the same transaction if its primary entry is stored.
 
         An entry whose event id is pending, or was delivered within the dedup
-        window, is not stored again (its outcome says which).
+        window, is not stored again (its outcome says which), nor is an entry whose
+        in-append prerequisite was not.
 
         Raises:
             SpoolFullError: a cap or the disk reserve would be exceeded (nothing written).
@@ -166,7 +189,7 @@ class Spool:
             raise SpoolFullError("spool is full")
         self.events += count
         self.bytes += size
-        op = AppendEntries(tuple(entries), self._clock(), self._horizon())
+        op = AppendEntries(tuple(entries), self._clock(), self._horizon(), side)
         try:
             appended = await self._submit(op)
         except BaseException:
@@ -180,12 +203,21 @@ class Spool:
         return appended
 
     def mark_done(self, done: Sequence[SpooledRecord], acked_at: float) -> None:
-        """Forget delivered records and remember their ids (committed with the next group)."""
-        self.events -= len(done)
-        self.bytes -= sum(r.record.size for r in done)
+        """
+        Forget delivered records and remember their ids; their follow-up records are
+        appended in the same transaction (committed with the next group).
+        """
+        followups = tuple(r.followup for r in done if r.followup is not None)
+        self.events -= len(done) - len(followups)
+        self.bytes -= sum(r.record.size for r in done) - sum(f.record.size for f in followups)
         if self._thread is not None:
             self._ops.put(
-                MarkDone(tuple(r.seq for r in done), tuple(r.event_id for r in done), acked_at)
+                MarkDone(
+                    tuple(r.seq for r in done),
+                    tuple(r.event_id for r in done),
+                    acked_at,
+                    followups,
+                )
             )
 
     def discard(self, records: Sequence[SpooledRecord]) -> None:
@@ -209,6 +241,15 @@ class Spool:
         in order: at most `limit`, stopping once `max_bytes` is reached (at least one).
         """
         return await self._submit(ReadAfter(seq, limit, max_bytes, topic))
+
+    async def follow(
+        self,
+        keys: Sequence[KeyRow] = (),
+        states: Sequence[StateRow] = (),
+        cursors: Sequence[tuple[str, int, int]] = (),
+    ) -> None:
+        """Record what a follower read (keys, newer states) and how far, in one transaction."""
+        await self._submit(Follow(tuple(keys), tuple(states), tuple(cursors)))
 
     async def pending_topics(self) -> list[str]:
         """Return the topics that have records waiting."""
@@ -255,9 +296,12 @@ class Spool:
         migrate(conn)
         return conn
 
-    def _free_bytes(self) -> int:
+    def _free_bytes(self, conn: sqlite3.Connection) -> int:
+        """Free space for new records: the volume's, plus pages the database can reuse."""
         stats = os.statvfs(self._settings.directory)
-        return stats.f_bavail * stats.f_frsize
+        (pages,) = conn.execute("PRAGMA freelist_count").fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        return stats.f_bavail * stats.f_frsize + int(pages) * int(page_size)
 
     def _run(self, ready: asyncio.Future[None]) -> None:
         loop = self._loop
@@ -267,7 +311,7 @@ class Spool:
             events, size = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events"
             ).fetchone()
-            free = self._free_bytes()
+            free = self._free_bytes(conn)
         except SpoolUnavailableError as exc:
             loop.call_soon_threadsafe(_fail, ready, exc)
             return
@@ -306,8 +350,8 @@ class Spool:
         self, conn: sqlite3.Connection, group: list[Work], loop: asyncio.AbstractEventLoop
     ) -> None:
         try:
-            free = self._free_bytes()
-        except OSError:
+            free = self._free_bytes(conn)
+        except (OSError, sqlite3.Error):
             free = 0
         low = free < self._settings.min_free_bytes
         refused: dict[int, BaseException] = {}

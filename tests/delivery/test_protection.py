@@ -1,0 +1,206 @@
+"""
+The delivery core with personal-data protection and the current state, in memory:
+key records before the records they protect, erasure on `delete`, the state topic
+after each acknowledged event, stale events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bridge.config import load_settings
+from bridge.delivery.ingest import Ingest
+from bridge.events import EventFactory
+from bridge.metrics import Metrics
+from bridge.pii import Decryptor, JwksFileKek, parse_key_record
+from bridge.publish.memory import MemoryPublisher
+from bridge.schemas import load_registry
+from bridge.state import CurrentState
+from bridge.types import JSONObject
+from tests.pii.conftest import jwk, write_jwks
+
+FACTORY = EventFactory(load_registry())
+EVENTS, KEYS, STATE = "kyc.events.v1", "kyc.pii-keys.v1", "kyc.state.v1"
+RECEIVED = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+def _approved(subject: str, updated_at: str, status: str = "approved", **extra: str) -> JSONObject:
+    payload: JSONObject = {
+        "webhook_trigger": status,
+        "submission_id": subject,
+        "email": f"{subject}@example.com",
+        "fullName": "CANARY PERSON",
+        "kyc_result": {"status": status, "updated_at": updated_at},
+    }
+    payload.update(extra)
+    return payload
+
+
+async def _settled(ingest: Ingest, publisher: MemoryPublisher) -> None:
+    async with asyncio.timeout(10):
+        while ingest.spool.events:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
+
+
+def _values(publisher: MemoryPublisher, topic: str) -> list[JSONObject]:
+    found = [orjson.loads(r.value) for r in publisher.records(topic) if r.value is not None]
+    return [v for v in found if isinstance(v, dict)]
+
+
+@pytest.fixture(name="kek_file")
+def _kek_file(tmp_path: Path) -> Path:
+    """A JWK Set file with one key-encryption key."""
+    return write_jwks(tmp_path / "kek.jwks", jwk("kek-1", 7))
+
+
+async def _ingest(
+    tmp_path: Path, publisher: MemoryPublisher, mode: str, kek_file: Path | None = None
+) -> AsyncIterator[Ingest]:
+    env = {
+        "BRIDGE_AUTH_TOKENS": "protection-token-0000001",
+        "BRIDGE_SPOOL_DIR": str(tmp_path / "spool"),
+        "BRIDGE_PII_PROTECTION": mode,
+    }
+    if kek_file is not None:
+        env["BRIDGE_PII_KEK_FILE"] = str(kek_file)
+    settings = load_settings(env)
+    kek = JwksFileKek.from_file(kek_file) if kek_file is not None else None
+    ingest = Ingest(settings, publisher, Metrics(), factory=FACTORY, kek=kek)
+    await publisher.start()
+    await ingest.start()
+    try:
+        yield ingest
+    finally:
+        ingest.gate.close(1.0)
+        await ingest.stop()
+
+
+async def _accept(ingest: Ingest, payload: JSONObject) -> None:
+    draft = FACTORY.draft(payload, project="default", received_at=RECEIVED, encrypted=False)
+    loop = asyncio.get_running_loop()
+    await ingest.accept(draft, EVENTS, deadline=loop.time() + 2)
+
+
+async def test_encrypted_records_follow_their_key_record_and_decrypt_to_clear_mode(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """The key record is published first; the record decrypts to exactly the clear one."""
+    publisher = MemoryPublisher(partitions=1)
+    async for ingest in _ingest(tmp_path, publisher, "encrypt", kek_file):
+        await _accept(ingest, _approved("sub-1", "2025-03-14T09:21:07.412Z"))
+        await _settled(ingest, publisher)
+    (key,) = publisher.records(KEYS)
+    (event,) = _values(publisher, EVENTS)
+    assert b"CANARY" not in b"".join(r.value or b"" for r in publisher.records(EVENTS))
+    assert ("encrypted", "raw" in event) == (event["pii"], False)
+    decryptor = Decryptor(JwksFileKek.from_file(kek_file))
+    decryptor.add_key_record(key.key, key.value)
+    clear = FACTORY.build(
+        _approved("sub-1", "2025-03-14T09:21:07.412Z"),
+        project="default",
+        received_at=RECEIVED,
+        encrypted=False,
+    )
+    assert orjson.loads(clear.record.value or b"") == await decryptor.decrypt_event(
+        orjson.dumps(event)
+    )
+
+
+async def test_redact_mode_drops_personal_fields_and_raw(tmp_path: Path) -> None:
+    """Redacted records keep ids, status and times, and say so."""
+    publisher = MemoryPublisher(partitions=1)
+    async for ingest in _ingest(tmp_path, publisher, "redact"):
+        await _accept(ingest, _approved("sub-r", "2025-03-14T09:21:07.412Z"))
+        await _settled(ingest, publisher)
+    (event,) = _values(publisher, EVENTS)
+    data = event["data"]
+    assert isinstance(data, dict)
+    assert ("redacted", "sub-r", "approved") == (
+        event["pii"],
+        data["submission_id"],
+        data["status"],
+    )
+    assert {"raw", "protected"}.isdisjoint(event)
+    assert "email" not in data
+    assert [] == publisher.records(KEYS)
+
+
+async def test_delete_erases_every_data_key_of_the_submission(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """A `delete` tombstones the subject's keys and publishes kyc.erased; others stay."""
+    publisher = MemoryPublisher(partitions=1)
+    async for ingest in _ingest(tmp_path, publisher, "encrypt", kek_file):
+        await _accept(ingest, _approved("sub-d", "2025-03-14T09:21:07.412Z"))
+        await _accept(ingest, _approved("sub-keep", "2025-03-14T09:21:07.412Z"))
+        delete: JSONObject = {
+            "webhook_trigger": "delete",
+            "submission_id": "sub-d",
+            "account_email": "admin@example.com",
+            "delete_time": "2025-06-01T04:12:09.733Z",
+        }
+        await _accept(ingest, delete)
+        await _accept(ingest, _approved("sub-d", "2025-07-01T00:00:00.000Z"))  # after erasure
+        await _settled(ingest, publisher)
+    records = publisher.records(KEYS)
+    parsed = [parse_key_record(r.key, r.value) for r in records]
+    erased_kid = next(p.kid for p in parsed if p.subject == "sub-d")
+    assert [(r.key, None) for r in records if r.value is None] == [
+        (f"sub-d/{erased_kid}".encode(), None)
+    ]
+    events = _values(publisher, EVENTS)
+    erased = [e for e in events if e["event_type"] == "kyc.erased"]
+    assert 1 == len(erased)
+    data = erased[0]["data"]
+    assert isinstance(data, dict)
+    assert ("sub-d", "argos_delete") == (data["submission_id"], data["reason"])
+    decryptor = Decryptor(JwksFileKek.from_file(kek_file))
+    for record in records:
+        decryptor.add_key_record(record.key, record.value)
+    seen = [await decryptor.decrypt_event(orjson.dumps(e)) for e in events]
+    by_subject = {(s["subject"], s["event_type"], s.get("pii")) for s in seen}
+    assert ("sub-d", "kyc.approved", "erased") in by_subject
+    assert ("sub-keep", "kyc.approved", "clear") in by_subject
+    later = [s for s in seen if s["subject"] == "sub-d" and str(s.get("occurred_at")) > "2025-06"]
+    assert ["clear"] == [s["pii"] for s in later if s["event_type"] == "kyc.approved"]
+
+
+async def test_the_state_topic_follows_acknowledged_events_and_stale_ones_change_nothing(
+    tmp_path: Path,
+) -> None:
+    """rejected (t2), then an older approved (t1) and a repeat at t2: both stale, state t2."""
+    publisher = MemoryPublisher(partitions=1)
+    async for ingest in _ingest(tmp_path, publisher, "clear"):
+        await _accept(ingest, _approved("sub-s", "2025-03-20T11:02:48.950Z", "rejected"))
+        await _accept(ingest, _approved("sub-s", "2025-03-14T09:21:07.412Z"))
+        await _accept(ingest, _approved("sub-s", "2025-03-20T11:02:48.950Z", "rejected", x="1"))
+        await _settled(ingest, publisher)
+        stale = ingest._metrics.stale_events
+    events = _values(publisher, EVENTS)
+    assert [False, True, True] == [e["stale"] for e in events]
+    states = [CurrentState.from_json(r.value or b"") for r in publisher.records(STATE)]
+    assert [("rejected", "2025-03-20T11:02:48.950000Z")] == [
+        (s.status, s.status_time) for s in states
+    ]
+    counted = [s.value for m in stale.collect() for s in m.samples if s.name.endswith("_total")]
+    assert 2 == sum(counted)
+
+
+async def test_a_state_record_is_published_only_after_its_event(tmp_path: Path) -> None:
+    """While Kafka is down nothing is published; afterwards the event comes before its state."""
+    publisher = MemoryPublisher(partitions=1)
+    publisher.down = True
+    async for ingest in _ingest(tmp_path, publisher, "clear"):
+        await _accept(ingest, _approved("sub-o", "2025-03-20T11:02:48.950Z"))
+        assert (1, []) == (ingest.spool.events, publisher.records(STATE))
+        publisher.down = False
+        await _settled(ingest, publisher)
+    assert 1 == len(publisher.records(EVENTS))
+    assert [b"sub-o"] == [r.key for r in publisher.records(STATE)]
