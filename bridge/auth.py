@@ -34,18 +34,22 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
 
 
 def client_address(
-    peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]
+    peer: str | None, forwarded_for: Sequence[str], trusted_proxies: Sequence[Network]
 ) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """
     Return the client address.
 
-    `X-Forwarded-For` is believed only when the direct peer is a trusted proxy;
-    then the right-most entry that is not itself a trusted proxy is the client.
+    `forwarded_for` is every `X-Forwarded-For` line of the request, in order:
+    HTTP treats repeated lines as one comma-separated list (RFC 9110, 5.3), and
+    a proxy may append its own line instead of extending the first, so reading
+    only the first line would let a client's forged line win. The list is
+    believed only when the direct peer is a trusted proxy; then the right-most
+    entry that is not itself a trusted proxy is the client.
     """
     address = _parse_ip(peer) if peer else None
     if address is None or not forwarded_for or not _in(address, trusted_proxies):
         return address
-    for hop in reversed(forwarded_for.split(",")):
+    for hop in reversed(",".join(forwarded_for).split(",")):
         hop_address = _parse_ip(hop)
         if hop_address is None:
             return address  # garbage in the chain: stop trusting it
@@ -86,7 +90,8 @@ class Authenticator:
 
         Raises:
             AuthenticationError: missing or unknown token.
-            ForbiddenError: the project has an allowlist and the address is not in it.
+            ForbiddenError: the project has an allowlist and the address is not in it
+                (a subclass of AuthenticationError, answered the same way).
         """
         if not token:
             raise AuthenticationError("missing webhook token")

@@ -4,12 +4,14 @@ The one error tree of the bridge.
     BridgeError
     ├── PermanentError              never retried: 4xx to the sender, or dead-lettered
     │   ├── AuthenticationError     401 bad or missing token
-    │   ├── ForbiddenError          403 source address not allowed
+    │   │   └── ForbiddenError      401 too (logged as `forbidden`): source address not allowed
     │   ├── RequestTimeoutError     408 the body did not arrive in time
     │   ├── PayloadTooLargeError    413 body above the configured cap
+    │   ├── HeadersTooLargeError    431 request head above the header count or size cap
     │   └── InvalidPayloadError     400, dead-lettered when authenticated
     │       ├── DecryptionError     encrypted body that no configured key opens
     │       ├── NotJsonError        body (or decrypted body) is not a JSON object
+    │       ├── PayloadTooDeepError  JSON nested deeper than the decoder accepts
     │       ├── PlaintextRefusedError  plain body on a project that requires encryption
     │       ├── SchemaValidationError  normalized event fails its JSON Schema
     │       └── EventTooLargeError  event would not fit in one Kafka record
@@ -18,11 +20,15 @@ The one error tree of the bridge.
     │   ├── SpoolFullError          the spool reached its byte or event cap
     │   ├── SpoolUnavailableError   the spool cannot be written (disk, I/O)
     │   ├── OverloadedError         too many concurrent requests
+    │   ├── TooManyConnectionsError  too many open connections (answered before any request)
     │   └── ShuttingDownError       SIGTERM received, no new work accepted
     └── ConfigError                 bad setting at startup (exit code 2)
 
 Every error carries a stable `code` (snake_case) that reaches clients in JSON
-bodies and DLQ records. Messages never contain payload data or secrets.
+bodies and DLQ records, and the canonical log line. `public` is what a client is
+told: the code and message, except where telling would help an attacker (a
+`ForbiddenError` answers exactly like an unknown token). Messages never contain
+payload data or secrets.
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ __all__ = [
     "DecryptionError",
     "EventTooLargeError",
     "ForbiddenError",
+    "HeadersTooLargeError",
     "InvalidPayloadError",
     "NotJsonError",
     "OverloadedError",
+    "PayloadTooDeepError",
     "PayloadTooLargeError",
     "PermanentError",
     "PlaintextRefusedError",
@@ -46,6 +54,7 @@ __all__ = [
     "ShuttingDownError",
     "SpoolFullError",
     "SpoolUnavailableError",
+    "TooManyConnectionsError",
     "TransientError",
 ]
 
@@ -64,6 +73,11 @@ class BridgeError(Exception):
         """The safe, human-readable message (no payload data, no secrets)."""
         return str(self.args[0])
 
+    @property
+    def public(self) -> tuple[str, str]:
+        """Return the code and message a client is told (by default: `code`, `message`)."""
+        return self.code, self.message
+
 
 class PermanentError(BridgeError):
     """Retrying the same request cannot succeed."""
@@ -78,11 +92,21 @@ class AuthenticationError(PermanentError):
     status = 401
     code = "unauthorized"
 
+    @property
+    def public(self) -> tuple[str, str]:
+        """Return one answer for every authentication failure: a caller learns nothing more."""
+        return AuthenticationError.code, "missing or invalid webhook token"
 
-class ForbiddenError(PermanentError):
-    """The source address is not in the project's allowlist."""
 
-    status = 403
+class ForbiddenError(AuthenticationError):
+    """
+    The source address is not in the project's allowlist.
+
+    Answered exactly like an unknown token (401 `unauthorized`): a 403 would
+    confirm to an outsider that a leaked token is valid. Only the log says
+    `forbidden`.
+    """
+
     code = "forbidden"
 
 
@@ -98,6 +122,13 @@ class PayloadTooLargeError(PermanentError):
 
     status = 413
     code = "payload_too_large"
+
+
+class HeadersTooLargeError(PermanentError):
+    """The request head has too many header lines or too many bytes."""
+
+    status = 431
+    code = "headers_too_large"
 
 
 class InvalidPayloadError(PermanentError):
@@ -117,6 +148,12 @@ class NotJsonError(InvalidPayloadError):
     """The body (after decryption) is not a JSON object."""
 
     code = "invalid_json"
+
+
+class PayloadTooDeepError(InvalidPayloadError):
+    """The body (after decryption) is JSON nested deeper than the decoder accepts."""
+
+    code = "payload_too_deep"
 
 
 class PlaintextRefusedError(InvalidPayloadError):
@@ -178,6 +215,13 @@ class OverloadedError(TransientError):
     """Too many requests are in flight."""
 
     code = "overloaded"
+    retry_after_s = 1
+
+
+class TooManyConnectionsError(TransientError):
+    """Too many connections are open; this one is answered and closed at once."""
+
+    code = "too_many_connections"
     retry_after_s = 1
 
 

@@ -41,6 +41,19 @@ def test_allowlist_blocks_other_addresses() -> None:
         auth.authenticate(B1, None)
 
 
+def test_outside_the_allowlist_looks_like_an_unknown_token_to_the_caller() -> None:
+    """A valid token from outside the allowlist is told exactly what an unknown token is told."""
+    with pytest.raises(AuthenticationError) as unknown:
+        auth.authenticate("x" * 20, ipaddress.ip_address("198.51.100.1"))
+    with pytest.raises(AuthenticationError) as outside:
+        auth.authenticate(B1, ipaddress.ip_address("198.51.100.1"))
+    assert (unknown.value.status, unknown.value.public) == (
+        outside.value.status,
+        outside.value.public,
+    )
+    assert ("unauthorized", "forbidden") == (unknown.value.code, outside.value.code)
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
@@ -62,16 +75,20 @@ PROXY = (ipaddress.ip_network("10.0.0.0/8"),)
 @pytest.mark.parametrize(
     ("peer", "xff", "proxies", "expected"),
     [
-        ("198.51.100.7", "203.0.113.9", (), "198.51.100.7"),  # no trusted proxy: ignore XFF
-        ("198.51.100.7", "203.0.113.9", PROXY, "198.51.100.7"),  # peer is not a proxy
-        ("10.1.2.3", "203.0.113.9", PROXY, "203.0.113.9"),
-        ("10.1.2.3", "1.2.3.4, 203.0.113.9, 10.9.9.9", PROXY, "203.0.113.9"),  # right-most
-        ("10.1.2.3", "garbage", PROXY, "10.1.2.3"),
-        ("10.1.2.3", None, PROXY, "10.1.2.3"),
+        ("198.51.100.7", ["203.0.113.9"], (), "198.51.100.7"),  # no trusted proxy: ignore XFF
+        ("198.51.100.7", ["203.0.113.9"], PROXY, "198.51.100.7"),  # peer is not a proxy
+        ("10.1.2.3", ["203.0.113.9"], PROXY, "203.0.113.9"),
+        ("10.1.2.3", ["1.2.3.4, 203.0.113.9, 10.9.9.9"], PROXY, "203.0.113.9"),  # right-most
+        ("10.1.2.3", ["garbage"], PROXY, "10.1.2.3"),
+        ("10.1.2.3", [], PROXY, "10.1.2.3"),
+        # A proxy that appends its own line: the client's forged first line must not win.
+        ("10.1.2.3", ["203.0.113.9", "198.51.100.7"], PROXY, "198.51.100.7"),
+        ("10.1.2.3", ["203.0.113.9, 198.51.100.7", "10.9.9.9"], PROXY, "198.51.100.7"),
+        ("10.1.2.3", ["203.0.113.9", "10.9.9.9"], PROXY, "203.0.113.9"),  # all lines are hops
     ],
 )
 def test_forwarded_for_is_believed_only_from_trusted_proxies(
-    peer: str, xff: str | None, proxies: tuple[ipaddress.IPv4Network, ...], expected: str
+    peer: str, xff: list[str], proxies: tuple[ipaddress.IPv4Network, ...], expected: str
 ) -> None:
-    """X-Forwarded-For is used only behind a trusted proxy, right-most untrusted hop wins."""
+    """Every X-Forwarded-For line counts, in order, behind a trusted proxy; right-most wins."""
     assert ipaddress.ip_address(expected) == client_address(peer, xff, proxies)

@@ -61,12 +61,50 @@ def test_several_tokens_and_keys_for_rotation() -> None:
         ({"BRIDGE_AUTH_TOKENS": "short"}, "BRIDGE_AUTH_TOKENS"),
         ({"BRIDGE_SPOOL_MAX_BYTES": "-1"}, "BRIDGE_SPOOL_MAX_BYTES"),
         ({"BRIDGE_HTTP_TLS_CERTFILE": "/x.pem"}, "BRIDGE_HTTP_TLS_CERTFILE"),
+        ({"BRIDGE_HTTP_MAX_HEADERS": "4"}, "BRIDGE_HTTP_MAX_HEADERS"),
+        ({"BRIDGE_HTTP_MAX_HEADER_BYTES": "512"}, "BRIDGE_HTTP_MAX_HEADER_BYTES"),
+        ({"BRIDGE_HTTP_MAX_CONNECTIONS": "0"}, "BRIDGE_HTTP_MAX_CONNECTIONS"),
+        ({"BRIDGE_ENCRYPT_RESPONSES": "maybe"}, "BRIDGE_ENCRYPT_RESPONSES"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], names: str) -> None:
     """Every invalid value raises ConfigError whose message names the setting."""
     with pytest.raises(ConfigError, match=names):
         load_settings({"BRIDGE_AUTH_TOKENS": TOKEN, **env})
+
+
+def test_http_request_caps_have_defaults_and_can_be_set() -> None:
+    """Header count, head size and connection caps: documented defaults, env overrides."""
+    default = load_settings({"BRIDGE_AUTH_TOKENS": TOKEN}).http
+    assert (64, 16384, 1024) == (
+        default.max_headers,
+        default.max_header_bytes,
+        default.max_connections,
+    )
+    env = {
+        "BRIDGE_HTTP_MAX_HEADERS": "32",
+        "BRIDGE_HTTP_MAX_HEADER_BYTES": "8192",
+        "BRIDGE_HTTP_MAX_CONNECTIONS": "128",
+    }
+    http = load_settings({"BRIDGE_AUTH_TOKENS": TOKEN, **env}).http
+    assert (32, 8192, 128) == (http.max_headers, http.max_header_bytes, http.max_connections)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, False),
+        ({"BRIDGE_ALLOW_PLAINTEXT": "false"}, True),  # encrypted-only: on by default
+        ({"BRIDGE_ALLOW_PLAINTEXT": "false", "BRIDGE_ENCRYPT_RESPONSES": "false"}, False),
+        ({"BRIDGE_ENCRYPT_RESPONSES": "true"}, True),
+    ],
+)
+def test_encrypt_responses_defaults_to_encrypted_only_projects(
+    env: dict[str, str], expected: bool
+) -> None:
+    """BRIDGE_ENCRYPT_RESPONSES defaults to on exactly when plaintext is not allowed."""
+    settings = load_settings({"BRIDGE_AUTH_TOKENS": TOKEN, **env})
+    assert expected == settings.projects[0].encrypt_responses
 
 
 def test_secrets_can_come_from_files(tmp_path: Path) -> None:
@@ -97,14 +135,21 @@ allowed_cidrs = ["203.0.113.0/24"]
 
 [projects.us]
 tokens = ["{"s" * 20}"]
+
+[projects.jp]
+tokens = ["{"j" * 20}"]
+allow_plaintext = false
+encrypt_responses = false
 """
     )
     settings = load_settings({"BRIDGE_CONFIG_FILE": str(path)})
-    assert ["kr", "us"] == [p.name for p in settings.projects]
+    assert ["kr", "us", "jp"] == [p.name for p in settings.projects]
     kr = settings.projects[0]
     assert "kyc.kr.v1" == settings.topic_for(kr)
     assert "kyc.events.v1" == settings.topic_for(settings.projects[1])
     assert kr.allow_plaintext is False
+    # encrypt_responses: on for encrypted-only projects unless set
+    assert [True, False, False] == [p.encrypt_responses for p in settings.projects]
 
 
 def test_toml_errors_name_the_key(tmp_path: Path) -> None:
@@ -112,6 +157,9 @@ def test_toml_errors_name_the_key(tmp_path: Path) -> None:
     path = tmp_path / "bridge.toml"
     path.write_text('[projects.kr]\ntokens = ["' + "k" * 20 + '"]\ntopik = "x"\n')
     with pytest.raises(ConfigError, match=r"projects\.kr"):
+        load_settings({"BRIDGE_CONFIG_FILE": str(path)})
+    path.write_text('[projects.kr]\ntokens = ["' + "k" * 20 + '"]\nencrypt_responses = "yes"\n')
+    with pytest.raises(ConfigError, match=r"projects\.kr\.encrypt_responses"):
         load_settings({"BRIDGE_CONFIG_FILE": str(path)})
 
 

@@ -6,11 +6,12 @@ import orjson
 import pytest
 
 from bridge import crypto
-from bridge.decode import decode_webhook
+from bridge.decode import MAX_JSON_DEPTH, decode_webhook
 from bridge.errors import (
     DecryptionError,
     InvalidPayloadError,
     NotJsonError,
+    PayloadTooDeepError,
     PlaintextRefusedError,
 )
 
@@ -41,9 +42,48 @@ def test_encrypted_bodies_are_decrypted(body: bytes, media: str) -> None:
 
 
 def test_plain_body_is_accepted_when_allowed() -> None:
-    """A plain JSON webhook passes through, flagged as not encrypted."""
+    """A plain JSON webhook passes through, flagged as not encrypted, with no key."""
     decoded = decode_webhook(orjson.dumps(PAYLOAD), api_keys=[], allow_plaintext=True)
-    assert (PAYLOAD, False) == (decoded.payload, decoded.encrypted)
+    assert (PAYLOAD, False, None) == (decoded.payload, decoded.encrypted, decoded.key)
+
+
+@pytest.mark.parametrize(("keys", "opener"), [([KEY], KEY), (["old", KEY], KEY), ([KEY, "x"], KEY)])
+def test_decoded_reports_the_key_that_decrypted_the_body(keys: list[str], opener: str) -> None:
+    """The decoder says which API key opened the body (for the encrypted answer), masked."""
+    decoded = decode_webhook(orjson.dumps({"data": CIPHER}), api_keys=keys, allow_plaintext=False)
+    assert decoded.key is not None
+    assert opener == decoded.key.value
+    assert opener not in repr(decoded)
+
+
+def _nested(depth: int, *, array: bool = False) -> bytes:
+    """A JSON object whose deepest container is `depth` levels down (the top object is 1)."""
+    opener, closer = (b"[", b"]") if array else (b'{"a":', b"}")
+    inner = opener * (depth - 1) + b"1" + closer * (depth - 1)
+    return b'{"webhook_trigger":"approved","deep":' + inner + b"}" if depth > 1 else b"{}"
+
+
+@pytest.mark.parametrize("array", [False, True], ids=["objects", "arrays"])
+def test_nesting_up_to_the_limit_is_accepted(array: bool) -> None:
+    """A payload exactly MAX_JSON_DEPTH levels deep decodes."""
+    body = _nested(MAX_JSON_DEPTH, array=array)
+    decoded = decode_webhook(body, api_keys=[], allow_plaintext=True)
+    assert "approved" == decoded.payload["webhook_trigger"]
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 256, 1000, 1025, 5000])
+@pytest.mark.parametrize("array", [False, True], ids=["objects", "arrays"])
+def test_deeper_nesting_is_payload_too_deep(depth: int, array: bool) -> None:
+    """Deeper payloads (also past orjson's own 1024-level parse limit) get their own error."""
+    with pytest.raises(PayloadTooDeepError):
+        decode_webhook(_nested(depth, array=array), api_keys=[], allow_plaintext=True)
+
+
+def test_deep_nesting_inside_an_encrypted_body_is_payload_too_deep() -> None:
+    """The depth check applies to the decrypted payload as well."""
+    body = orjson.dumps({"data": crypto.encrypt(_nested(1000), KEY)})
+    with pytest.raises(PayloadTooDeepError):
+        decode_webhook(body, api_keys=[KEY], allow_plaintext=False)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +109,6 @@ def test_failures_have_stable_error_types(
 
 def test_invalid_payload_errors_are_dead_letter_material() -> None:
     """Decryption and JSON failures are InvalidPayloadError (dead-lettered), 400."""
-    for cls in (DecryptionError, NotJsonError, PlaintextRefusedError):
+    for cls in (DecryptionError, NotJsonError, PlaintextRefusedError, PayloadTooDeepError):
         assert issubclass(cls, InvalidPayloadError)
         assert 400 == cls.status

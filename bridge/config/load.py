@@ -30,6 +30,7 @@ from bridge.config.settings import (
     SecurityProtocol,
     Settings,
     SpoolSettings,
+    encrypt_responses_default,
 )
 from bridge.errors import ConfigError
 
@@ -38,6 +39,7 @@ __all__ = ["load_settings", "read_secret"]
 _KAFKA = KafkaSettings()
 _HTTP = HttpSettings()
 _SPOOL = SpoolSettings()
+_PROJECT = ProjectSettings(DEFAULT_PROJECT, tokens=())
 _DEFAULTS = Settings(projects=())
 _PROJECT_KEYS = {
     "tokens",
@@ -47,6 +49,7 @@ _PROJECT_KEYS = {
     "allowed_cidrs",
     "pii_protection",
     "api_url",
+    "encrypt_responses",
 }
 _PII = PiiSettings()
 _MIN_TOKEN = 16
@@ -85,10 +88,14 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
     if topic is not None and not isinstance(topic, str):
         env.error(f"BRIDGE_CONFIG_FILE: {where}.topic: expected a string")
         topic = None
-    plaintext = table.get("allow_plaintext", True)
+    plaintext = table.get("allow_plaintext", _PROJECT.allow_plaintext)
     if not isinstance(plaintext, bool):
         env.error(f"BRIDGE_CONFIG_FILE: {where}.allow_plaintext: expected true or false")
-        plaintext = True
+        plaintext = _PROJECT.allow_plaintext
+    encrypt = table.get("encrypt_responses", encrypt_responses_default(plaintext))
+    if not isinstance(encrypt, bool):
+        env.error(f"BRIDGE_CONFIG_FILE: {where}.encrypt_responses: expected true or false")
+        encrypt = encrypt_responses_default(plaintext)
     pii: PiiMode | None = None
     if "pii_protection" in table:
         raw = table["pii_protection"]
@@ -111,6 +118,7 @@ def _project_from_toml(env: Env, name: str, table: object) -> ProjectSettings | 
         ),
         pii_protection=pii,
         api_url=_api_url(env, table.get("api_url"), f"BRIDGE_CONFIG_FILE: {where}.api_url"),
+        encrypt_responses=encrypt,
     )
 
 
@@ -151,6 +159,7 @@ def _projects(
     if not tokens and dev_token and not projects:
         tokens = (dev_token,)
     if tokens or not projects:
+        plaintext = env.flag("BRIDGE_ALLOW_PLAINTEXT", _PROJECT.allow_plaintext)
         projects.insert(
             0,
             ProjectSettings(
@@ -158,11 +167,14 @@ def _projects(
                 tokens=tuple(Secret(t) for t in tokens),
                 api_keys=tuple(Secret(k) for k in env.items("BRIDGE_ARGOS_API_KEYS", secret=True)),
                 topic=env.raw("BRIDGE_PROJECT_TOPIC"),
-                allow_plaintext=env.flag("BRIDGE_ALLOW_PLAINTEXT", True),
+                allow_plaintext=plaintext,
                 allowed_cidrs=env.networks(
                     "BRIDGE_ALLOWED_CIDRS", env.items("BRIDGE_ALLOWED_CIDRS")
                 ),
                 api_url=_api_url(env, env.raw("BRIDGE_ARGOS_API_URL"), "BRIDGE_ARGOS_API_URL"),
+                encrypt_responses=env.flag(
+                    "BRIDGE_ENCRYPT_RESPONSES", encrypt_responses_default(plaintext)
+                ),
             ),
         )
     names = [p.name for p in projects]
@@ -291,6 +303,13 @@ def _http(env: Env) -> HttpSettings:
         read_timeout_s=env.number("BRIDGE_HTTP_READ_TIMEOUT_S", _HTTP.read_timeout_s, minimum=0.1),
         max_concurrency=env.integer(
             "BRIDGE_HTTP_MAX_CONCURRENCY", _HTTP.max_concurrency, minimum=1
+        ),
+        max_headers=env.integer("BRIDGE_HTTP_MAX_HEADERS", _HTTP.max_headers, minimum=8),
+        max_header_bytes=env.integer(
+            "BRIDGE_HTTP_MAX_HEADER_BYTES", _HTTP.max_header_bytes, minimum=1024
+        ),
+        max_connections=env.integer(
+            "BRIDGE_HTTP_MAX_CONNECTIONS", _HTTP.max_connections, minimum=1
         ),
         trusted_proxies=env.networks("BRIDGE_TRUSTED_PROXIES", env.items("BRIDGE_TRUSTED_PROXIES")),
     )

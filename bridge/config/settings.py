@@ -30,6 +30,7 @@ __all__ = [
     "SecurityProtocol",
     "Settings",
     "SpoolSettings",
+    "encrypt_responses_default",
 ]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -153,6 +154,19 @@ class ProjectSettings:
     pii_protection: PiiMode | None = None
     #: the ARGOS REST API the reconciler asks (with the project's API key)
     api_url: str = DEFAULT_API_URL
+    #: answer encrypted requests encrypted (ARGOS's "bidirectional" mode); the loader
+    #: defaults it to `encrypt_responses_default(allow_plaintext)`
+    encrypt_responses: bool = False
+
+
+def encrypt_responses_default(allow_plaintext: bool) -> bool:
+    """
+    Return whether a project answers encrypted requests encrypted, unless configured.
+
+    On exactly for projects that accept encrypted bodies only: those are set up for
+    ARGOS's encryption option, whose guide asks for encrypted output too.
+    """
+    return not allow_plaintext
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +200,13 @@ class HttpSettings:
     max_body_bytes: int = 256 * 1024
     read_timeout_s: float = 10.0
     max_concurrency: int = 512
+    #: header lines per request head; aiohttp answers more with 431
+    max_headers: int = 64
+    #: bytes per request head (request line + headers); a client that sends more is
+    #: answered 431 and disconnected, so an unfinished head holds at most this much
+    max_header_bytes: int = 16 * 1024
+    #: open connections; more are answered 503 `too_many_connections` and closed
+    max_connections: int = 1024
     trusted_proxies: tuple[Network, ...] = ()
 
 

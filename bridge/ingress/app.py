@@ -26,7 +26,8 @@ from bridge.delivery.ingest import Ingest
 from bridge.delivery.reconciler import Reconciler
 from bridge.events import EventFactory
 from bridge.ingress import health
-from bridge.ingress.middleware import middleware
+from bridge.ingress.listener import EdgeSite
+from bridge.ingress.middleware import drop_server_header, middleware
 from bridge.ingress.state import SERVICES, Services
 from bridge.ingress.webhooks import handle_webhook
 from bridge.metrics import Metrics
@@ -75,6 +76,7 @@ def create_app(
         middlewares=[middleware], client_max_size=settings.http.max_body_bytes + 1024
     )
     app[SERVICES] = services
+    app.on_response_prepare.append(drop_server_header)
     app.router.add_post("/webhooks/argos/{token}", handle_webhook)
     app.router.add_post("/webhooks/argos", handle_webhook)
     app.router.add_get("/livez", health.livez)
@@ -114,30 +116,22 @@ def _server_ssl(settings: Settings) -> ssl.SSLContext | None:
 
 async def start_site(
     app: web.Application, settings: Settings, *, port: int | None = None
-) -> tuple[web.AppRunner, web.TCPSite]:
+) -> tuple[web.AppRunner, EdgeSite]:
     """
-    Start serving `app` with the inbound protections applied.
+    Start serving `app` with the inbound protections applied (`listener`).
 
-    aiohttp closes a connection that has not delivered a complete request head
-    within `keepalive_timeout` of connecting (or of its previous response), so
-    that timeout is the header read timeout; the body has its own in the handler.
-    The access log is off: request paths carry tokens.
+    `port` overrides `BRIDGE_HTTP_PORT` (tests pass 0 for an ephemeral port).
     """
     runner = web.AppRunner(
         app,
-        access_log=None,
         handle_signals=False,
         shutdown_timeout=min(5.0, settings.shutdown_grace_s),  # handlers already drained
-        keepalive_timeout=settings.http.read_timeout_s,
-        lingering_time=1.0,  # after an early 4xx, don't keep draining a slow client's body
-        max_line_size=8190,
-        max_field_size=8190,
     )
     await runner.setup()
-    site = web.TCPSite(
+    site = EdgeSite(
         runner,
-        settings.http.host,
-        settings.http.port if port is None else port,
+        settings.http,
+        port=settings.http.port if port is None else port,
         ssl_context=_server_ssl(settings),
     )
     await site.start()

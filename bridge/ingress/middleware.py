@@ -1,32 +1,55 @@
 """
-HTTP edge policies in one place: errors to JSON responses, the canonical
-log line, request metrics, and admission through the shutdown gate
-(concurrency cap, refusal while shutting down).
+HTTP edge policies in one place: errors to JSON responses (also the raw ones
+the listener writes before any request exists), the canonical log line,
+request metrics, admission through the shutdown gate (concurrency cap,
+refusal while shutting down), encrypted answers, and no `Server` header.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 import orjson
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from bridge.errors import BridgeError, TransientError
+from bridge import crypto
+from bridge.config import Secret
+from bridge.errors import BridgeError, HeadersTooLargeError, TransientError
 from bridge.ingress.state import SERVICES, Services
 
-__all__ = ["error_response", "json_response", "middleware", "note"]
+__all__ = [
+    "answer_encrypted",
+    "drop_server_header",
+    "error_response",
+    "json_response",
+    "middleware",
+    "note",
+    "raw_error_response",
+]
 
 log = structlog.get_logger("bridge.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FIELDS = web.RequestKey("log_fields", dict[str, object])
+_ANSWER_KEY = web.RequestKey("answer_key", Secret)
 
 
 def note(request: web.Request, **fields: object) -> None:
     """Add fields to this request's canonical `webhook.handled` log line."""
     request[_FIELDS].update(fields)
+
+
+def answer_encrypted(request: web.Request, key: Secret) -> None:
+    """
+    Encrypt this request's answer, whatever it turns out to be, with `key`.
+
+    Called once the request is authenticated and `key` has decrypted its body;
+    from then on every answer, errors included, is `{"data": "<ciphertext>"}`.
+    """
+    request[_ANSWER_KEY] = key
 
 
 def json_response(status: int, body: dict[str, object], **headers: str) -> web.Response:
@@ -39,14 +62,60 @@ def json_response(status: int, body: dict[str, object], **headers: str) -> web.R
     )
 
 
-def error_response(error: BridgeError) -> web.Response:
-    """Map a bridge error to its HTTP status and stable JSON error body."""
+def _error_parts(error: BridgeError) -> tuple[dict[str, object], dict[str, str]]:
+    code, message = error.public
     headers: dict[str, str] = {}
     if isinstance(error, TransientError):
         headers["Retry-After"] = str(error.retry_after_s)
+    return {"error": {"code": code, "message": message}}, headers
+
+
+def error_response(error: BridgeError) -> web.Response:
+    """Map a bridge error to its HTTP status and stable JSON error body."""
+    body, headers = _error_parts(error)
+    return json_response(error.status, body, **headers)
+
+
+def raw_error_response(error: BridgeError) -> bytes:
+    """
+    Return a complete HTTP/1.1 error response that closes the connection.
+
+    For answers the listener writes itself, before (or instead of) parsing a
+    request: the same status and JSON body as `error_response`.
+    """
+    body, headers = _error_parts(error)
+    payload = orjson.dumps(body)
+    head = [
+        f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return "\r\n".join(head).encode("ascii") + b"\r\n\r\n" + payload
+
+
+def _encrypted(response: web.StreamResponse, key: Secret) -> web.StreamResponse:
+    """Return `response` with its JSON body encrypted into `{"data": ...}`, status kept."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return response  # only the JSON answers built here have a bytes body
+    retry = response.headers.get(hdrs.RETRY_AFTER)
+    headers = {hdrs.RETRY_AFTER: retry} if retry is not None else {}
     return json_response(
-        error.status, {"error": {"code": error.code, "message": error.message}}, **headers
+        response.status, {"data": crypto.encrypt(response.body, key.value)}, **headers
     )
+
+
+async def drop_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Remove aiohttp's `Server: Python/... aiohttp/...` header (`on_response_prepare`)."""
+    del request
+    response.headers.popall(hdrs.SERVER, None)
+
+
+def _head_size(request: web.Request) -> int:
+    """Return the size of the request line and header lines as parsed (CRLFs included)."""
+    line = len(request.method) + len(request.raw_path) + len(" HTTP/1.1\r\n") + 1
+    return line + sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
 
 
 def _route_name(request: web.Request) -> str:
@@ -74,6 +143,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     request[_FIELDS] = fields
     response: web.StreamResponse
     try:
+        if _head_size(request) > services.settings.http.max_header_bytes:
+            # An unfinished head is cut off by the listener; a complete one that arrived
+            # in one piece is refused here, so the cap does not depend on TCP segmentation.
+            raise HeadersTooLargeError("request head larger than the configured cap")
         if webhook:
             with services.ingest.gate.admit():
                 response = await handler(request)
@@ -81,7 +154,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             response = await handler(request)
     except BridgeError as exc:
         response = error_response(exc)
-        if exc.status in (408, 413):
+        if exc.status in (408, 413, 431):
             response.force_close()  # the rest of the body is still on the wire
         fields["error"] = exc.code
     except web.HTTPException as exc:
@@ -91,6 +164,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         response = json_response(
             500, {"error": {"code": "internal_error", "message": "internal error"}}
         )
+    key = request.get(_ANSWER_KEY)
+    if key is not None:
+        response = _encrypted(response, key)
+        fields["answer_encrypted"] = True
     elapsed = time.perf_counter() - started
     services.metrics.requests.labels(route, str(response.status)).inc()
     services.metrics.request_latency.labels(route).observe(elapsed)

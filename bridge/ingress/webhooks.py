@@ -12,10 +12,10 @@ from aiohttp import web
 
 from bridge.auth import bearer_token, client_address
 from bridge.deadletter import Origin
-from bridge.decode import draft_from_body
+from bridge.decode import decode_for
 from bridge.delivery.ingest import Receipt
 from bridge.errors import InvalidPayloadError, PayloadTooLargeError, RequestTimeoutError
-from bridge.ingress.middleware import json_response, note
+from bridge.ingress.middleware import answer_encrypted, json_response, note
 from bridge.ingress.state import SERVICES
 
 __all__ = ["handle_webhook"]
@@ -73,7 +73,9 @@ async def handle_webhook(request: web.Request) -> web.Response:
     token = request.match_info.get("token") or bearer_token(request.headers.get("Authorization"))
     address = (
         client_address(
-            request.remote, request.headers.get("X-Forwarded-For"), settings.http.trusted_proxies
+            request.remote,
+            request.headers.getall("X-Forwarded-For", []),
+            settings.http.trusted_proxies,
         )
         if services.authenticator.uses_addresses
         else None
@@ -86,8 +88,14 @@ async def handle_webhook(request: web.Request) -> web.Response:
         body, project.name, received_at, _request_meta(request, route.canonical if route else "")
     )
     try:
-        draft, encrypted = draft_from_body(
-            body, project=project, factory=services.factory, received_at=received_at
+        decoded = decode_for(project, body)
+        if decoded.key is not None and project.encrypt_responses:
+            answer_encrypted(request, decoded.key)
+        draft = services.factory.draft(
+            decoded.payload,
+            project=project.name,
+            received_at=received_at,
+            encrypted=decoded.encrypted,
         )
     except InvalidPayloadError as exc:
         dead = await services.ingest.reject(origin, exc)
@@ -95,7 +103,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         raise
     note(
         request,
-        encrypted=encrypted,
+        encrypted=decoded.encrypted,
         event_id=draft.event_id,
         event_type=draft.event_type,
         submission_id=draft.subject,

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bridge import crypto
 from bridge.logs import ALWAYS_REDACTED
 from bridge.pii.marking import personal_keys
 from bridge.schemas import load_registry
@@ -58,6 +59,14 @@ def _post(url: str, body: bytes, content_type: str) -> tuple[int, dict[str, obje
         return exc.code, orjson.loads(exc.read())
 
 
+def _opened(answer: dict[str, object]) -> dict[str, object]:
+    """Decrypt an encrypted answer `{"data": ...}` with the encrypted project's key."""
+    assert ["data"] == list(answer), answer
+    opened = orjson.loads(crypto.decrypt(str(answer["data"]), [_api_key()]))
+    assert isinstance(opened, dict)
+    return opened
+
+
 @dataclass
 class RoundTrip:
     posted: dict[str, Posted]
@@ -96,9 +105,11 @@ def _roundtrip(kafka: Broker, tmp_path_factory: pytest.TempPathFactory) -> Round
                 "application/json",
             )
             encrypted = orjson.loads((FIXTURES / "encrypted" / f"{name}.json").read_bytes())
-            results[f"{name}-encrypted"] = _post(
+            status, answer = _post(
                 f"{bridge.url}/webhooks/argos/{ENC_TOKEN}", encrypted["body"].encode(), "text/plain"
             )
+            # An encrypted-only project answers encrypted requests encrypted (README).
+            results[f"{name}-encrypted"] = (status, _opened(answer))
         records = asyncio.run(read_topic(kafka.bootstrap, topic, min_count=len(results)))
     finally:
         bridge.stop()

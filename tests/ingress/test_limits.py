@@ -1,14 +1,20 @@
-"""Inbound protection on a real listening socket: TLS, timeouts, concurrency cap."""
+"""
+Inbound protection on a real listening socket: TLS, timeouts, concurrency,
+connection and request-head caps, allowlists behind proxies, no Server header.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
+from structlog.testing import capture_logs
 
 from bridge.config import load_settings
 from bridge.ingress.app import create_app, start_site
@@ -129,18 +135,210 @@ async def test_tls_listener(tmp_path: Path) -> None:
         assert 200 != status
 
 
+async def test_outside_the_allowlist_is_answered_like_an_unknown_token(tmp_path: Path) -> None:
+    """A valid token from outside the allowlist gets the unknown token's exact 401; logs differ."""
+    env = {"BRIDGE_ALLOWED_CIDRS": "203.0.113.0/24"}
+    async with serving(tmp_path, env) as port, aiohttp.ClientSession() as session:
+        answers = []
+        with capture_logs() as logs:
+            for token in (TOKEN, "unknown-token-0000000000"):
+                url = f"http://127.0.0.1:{port}/webhooks/argos/{token}"
+                async with session.post(url, data=PAYLOAD) as response:
+                    answers.append((response.status, await response.read()))
+    assert answers[0] == answers[1]
+    assert 401 == answers[0][0]
+    assert {"code": "unauthorized", "message": "missing or invalid webhook token"} == (
+        orjson.loads(answers[0][1])["error"]
+    )
+    handled = [e["error"] for e in logs if e["event"] == "webhook.handled"]
+    assert ["forbidden", "unauthorized"] == handled
+
+
 async def test_source_allowlist_and_trusted_proxies(tmp_path: Path) -> None:
-    """Outside the allowlist: 403; X-Forwarded-For counts only behind a trusted proxy."""
+    """Outside the allowlist: 401; X-Forwarded-For counts only behind a trusted proxy."""
     url_env = {"BRIDGE_ALLOWED_CIDRS": "203.0.113.0/24"}
     forwarded = {"X-Forwarded-For": "203.0.113.7"}
     async with serving(tmp_path / "a", url_env) as port, aiohttp.ClientSession() as session:
         url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
         async with session.post(url, data=PAYLOAD) as direct:
-            assert (403, "forbidden") == (direct.status, (await direct.json())["error"]["code"])
+            assert 401 == direct.status
         async with session.post(url, data=PAYLOAD, headers=forwarded) as spoofed:
-            assert 403 == spoofed.status  # the peer is not a trusted proxy: header ignored
+            assert 401 == spoofed.status  # the peer is not a trusted proxy: header ignored
     proxied_env = {**url_env, "BRIDGE_TRUSTED_PROXIES": "127.0.0.0/8"}
     async with serving(tmp_path / "b", proxied_env) as port, aiohttp.ClientSession() as session:
         url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
         async with session.post(url, data=PAYLOAD, headers=forwarded) as proxied:
             assert 200 == proxied.status
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """An HTTP response read off a socket."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @classmethod
+    def parse(cls, data: bytes) -> RawResponse:
+        head, _, body = data.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines)
+        return cls(int(status_line.split(" ")[1]), {k.lower(): v for k, v in headers.items()}, body)
+
+    @property
+    def code(self) -> object:
+        return orjson.loads(self.body)["error"]["code"]
+
+
+async def exchange(port: int, request: bytes, *, timeout: float = 5.0) -> bytes:
+    """Send raw bytes and read until the server closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(timeout):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+def webhook_request(*header_lines: str, body: bytes = PAYLOAD, close: bool = True) -> bytes:
+    """A complete webhook POST with extra header lines (`Connection: close` unless not `close`)."""
+    head = [
+        f"POST /webhooks/argos/{TOKEN} HTTP/1.1",
+        "Host: bridge",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(["Connection: close"] if close else []),
+        *header_lines,
+    ]
+    return "\r\n".join(head).encode() + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        # The client forges an allowed first line; the trusted proxy appends the real address
+        # on a line of its own. Reading only the first line let the forgery through.
+        (["X-Forwarded-For: 203.0.113.7", "X-Forwarded-For: 198.51.100.9"], 401),
+        (["X-Forwarded-For: 203.0.113.7, 198.51.100.9"], 401),  # the same, on one line
+        (["X-Forwarded-For: 198.51.100.9", "X-Forwarded-For: 203.0.113.7"], 200),
+        (["X-Forwarded-For: 198.51.100.9", "X-Forwarded-For: 203.0.113.7, 127.0.0.2"], 200),
+    ],
+)
+async def test_every_forwarded_for_line_counts_behind_a_trusted_proxy(
+    tmp_path: Path, lines: list[str], status: int
+) -> None:
+    """All X-Forwarded-For lines, in order, decide the client: the right-most untrusted hop."""
+    env = {"BRIDGE_ALLOWED_CIDRS": "203.0.113.0/24", "BRIDGE_TRUSTED_PROXIES": "127.0.0.0/8"}
+    async with serving(tmp_path, env) as port:
+        response = RawResponse.parse(await exchange(port, webhook_request(*lines)))
+    assert status == response.status
+
+
+def _filler(count: int, size: int) -> list[str]:
+    return [f"X-Filler-{i}: {'f' * size}" for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "why"),
+    [
+        (_filler(20, 10), "more header lines than BRIDGE_HTTP_MAX_HEADERS"),
+        (_filler(6, 1000), "more bytes than BRIDGE_HTTP_MAX_HEADER_BYTES"),
+        (_filler(1, 9000), "one line longer than aiohttp's 8190-byte line limit"),
+    ],
+)
+async def test_oversized_request_heads_get_431_and_are_disconnected(
+    tmp_path: Path, lines: list[str], why: str
+) -> None:
+    """Heads beyond the header count or size caps: 431 `headers_too_large`, connection closed."""
+    env = {"BRIDGE_HTTP_MAX_HEADERS": "16", "BRIDGE_HTTP_MAX_HEADER_BYTES": "4096"}
+    async with serving(tmp_path, env) as port:
+        # A keep-alive request: reading to the end only returns because the server closes.
+        data = await exchange(port, webhook_request(*lines, close=False))
+    response = RawResponse.parse(data)
+    assert (431, "headers_too_large") == (response.status, response.code), why
+
+
+async def test_an_unfinished_head_is_cut_off_at_the_byte_cap(tmp_path: Path) -> None:
+    """A head that never ends is answered 431 and closed once it passes the byte cap."""
+    env = {"BRIDGE_HTTP_MAX_HEADER_BYTES": "4096"}
+    async with serving(tmp_path, env) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /webhooks/argos HTTP/1.1\r\nHost: x\r\n")
+        # Small writes, like a slow client, never the closing blank line; the fifth passes
+        # 4096 bytes (the client stops there, so the server's answer is not reset away).
+        for i in range(5):
+            writer.write(f"X-Slow-{i}: {'s' * 1000}\r\n".encode())
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        async with asyncio.timeout(5):
+            data = await reader.read()
+        writer.close()
+    response = RawResponse.parse(data)
+    assert (431, "headers_too_large") == (response.status, response.code)
+
+
+async def test_bodies_and_many_requests_on_one_connection_do_not_count_as_head(
+    tmp_path: Path,
+) -> None:
+    """The head cap is per request: a large body and 30 keep-alive requests pass."""
+    env = {"BRIDGE_HTTP_MAX_HEADER_BYTES": "4096", "BRIDGE_HTTP_MAX_BODY_BYTES": "200000"}
+    big = orjson.dumps({"webhook_trigger": "submit", "submission_id": "s", "pad": "p" * 150_000})
+    connector = aiohttp.TCPConnector(limit=1)  # one connection, reused
+    async with serving(tmp_path, env) as port, aiohttp.ClientSession(connector=connector) as s:
+        url = f"http://127.0.0.1:{port}/webhooks/argos/{TOKEN}"
+        statuses = []
+        for i in range(30):
+            body = big if i == 0 else orjson.dumps({"webhook_trigger": "submit", "n": i})
+            async with s.post(url, data=body, headers={"X-Pad": "h" * 2000}) as response:
+                statuses.append(response.status)
+    assert [200] * 30 == statuses
+
+
+async def test_connections_beyond_the_cap_get_503_and_are_closed(tmp_path: Path) -> None:
+    """Past BRIDGE_HTTP_MAX_CONNECTIONS a new connection is answered 503 at once and closed."""
+    async with serving(tmp_path, {"BRIDGE_HTTP_MAX_CONNECTIONS": "3"}) as port:
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        async with asyncio.timeout(5):
+            refused = RawResponse.parse(await reader.read())  # nothing sent: answered anyway
+        writer.close()
+        _, first = idle.pop()
+        first.close()
+        await first.wait_closed()
+        await asyncio.sleep(0.1)  # the server notices the close and frees the slot
+        served = RawResponse.parse(await exchange(port, webhook_request()))
+        for _, other in idle:
+            other.close()
+    assert (503, "too_many_connections", "1") == (
+        refused.status,
+        refused.code,
+        refused.headers["retry-after"],
+    )
+    assert 200 == served.status
+
+
+async def test_no_response_carries_a_server_header(tmp_path: Path) -> None:
+    """No `Server: Python/... aiohttp/...` on any answer: webhook, errors, health, refusals."""
+    async with serving(tmp_path, {"BRIDGE_HTTP_MAX_CONNECTIONS": "2"}) as port:
+        requests = [
+            webhook_request(),
+            webhook_request().replace(TOKEN.encode(), b"not-the-token-0000000000"),
+            b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"BROKEN\r\n\r\n",
+            webhook_request(*_filler(200, 10)),
+        ]
+        answers = [RawResponse.parse(await exchange(port, r)) for r in requests]
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        answers.append(RawResponse.parse(await exchange(port, b"")))
+        for _, writer in held:
+            writer.close()
+    assert [200, 401, 200, 200, 200, 404, 400, 431, 503] == [a.status for a in answers]
+    assert [] == [a.headers["server"] for a in answers if "server" in a.headers]

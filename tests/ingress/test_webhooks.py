@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bridge import crypto
 from bridge.config import load_settings
+from bridge.decode import MAX_JSON_DEPTH
 from bridge.ingress.app import create_app
 from bridge.publish.memory import MemoryPublisher
 
@@ -118,6 +119,36 @@ async def test_bad_bodies_get_400_and_go_to_the_dlq_as_received(
     assert code == value["data"]["reason"]
     assert TOKEN not in (dead.value or b"").decode()
     assert [] == publisher.records("kyc.events.v1")
+
+
+def _deep(depth: int) -> dict[str, object]:
+    """PAYLOAD plus an array nested so that the whole object is `depth` levels deep."""
+    return {**PAYLOAD, "deep": orjson.loads(b"[" * (depth - 1) + b"]" * (depth - 1))}
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_deeply_nested_json_gets_400_and_a_dead_letter(
+    client: Client, publisher: MemoryPublisher, encrypted: bool
+) -> None:
+    """JSON nested ~1000 levels deep is a 400 `payload_too_deep`, dead-lettered as received."""
+    plain = b'{"webhook_trigger":"approved","deep":' + b"[" * 999 + b"]" * 999 + b"}"
+    body = orjson.dumps({"data": crypto.encrypt(plain, API_KEY)}) if encrypted else plain
+    response = await _post(client, body)
+    assert (400, "payload_too_deep") == (response.status, (await response.json())["error"]["code"])
+    await _wait_for(lambda: publisher.records("kyc.events.dlq.v1"))
+    (dead,) = publisher.records("kyc.events.dlq.v1")
+    assert "payload_too_deep" == orjson.loads(dead.value or b"")["data"]["reason"]
+    assert [] == publisher.records("kyc.events.v1")
+
+
+async def test_nesting_at_the_limit_goes_all_the_way_to_kafka(
+    client: Client, publisher: MemoryPublisher
+) -> None:
+    """A payload exactly MAX_JSON_DEPTH deep is normalized, serialized and published."""
+    response = await _post(client, orjson.dumps(_deep(MAX_JSON_DEPTH)))
+    assert 200 == response.status
+    (record,) = publisher.records("kyc.events.v1")
+    assert _deep(MAX_JSON_DEPTH) == orjson.loads(record.value or b"")["raw"]
 
 
 async def test_oversized_body_gets_413(client: Client) -> None:
