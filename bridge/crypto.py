@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -22,8 +23,9 @@ __all__ = ["decode_base64", "decrypt", "derive_key", "encrypt"]
 _BLOCK_BITS = 128
 
 
+@functools.lru_cache(maxsize=64)
 def derive_key(api_key: str) -> bytes:
-    """Return the AES-256 key for an ARGOS API key: SHA-256 of its UTF-8 bytes."""
+    """Return the AES-256 key for an ARGOS API key: SHA-256 of its UTF-8 bytes (cached)."""
     return hashlib.sha256(api_key.encode("utf-8")).digest()
 
 

@@ -4,7 +4,8 @@ published, the dedup window of acknowledged ids, and the read-only status the
 CLI shows. Only this package knows the table layout.
 """
 
-from bridge.delivery.spool.ops import Appended, Entry, Prerequisite, SpooledRecord, StateCheck
+from bridge.delivery.spool.appends import StateCheck
+from bridge.delivery.spool.ops import Appended, Entry, Prerequisite, SpooledRecord
 from bridge.delivery.spool.side import KeyRow, NewKey, SideWrite, StateRow
 from bridge.delivery.spool.status import SpoolStatus, read_status
 from bridge.delivery.spool.store import Spool, database_path

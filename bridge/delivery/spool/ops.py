@@ -19,7 +19,6 @@ knows them.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,20 +26,13 @@ from typing import ClassVar, Generic, Literal, TypeVar
 
 import orjson
 
-from bridge.delivery.spool.side import (
-    STATE_UPSERT,
-    KeyRow,
-    SideWrite,
-    StateRow,
-    apply_followed,
-)
+from bridge.delivery.spool.side import KeyRow, StateRow, apply_followed
 from bridge.errors import TransientError
 from bridge.publish import Record
-from bridge.state import Channel, CurrentState, advance, is_stale
 
 __all__ = [
+    "INSERT",
     "REPLICA_HEADER",
-    "AppendEntries",
     "Appended",
     "Counts",
     "Discard",
@@ -56,8 +48,9 @@ __all__ = [
     "Refused",
     "Replace",
     "SpooledRecord",
-    "StateCheck",
     "Work",
+    "row_of",
+    "spooled",
 ]
 
 T = TypeVar("T")
@@ -118,57 +111,8 @@ class Appended:
     stale: bool = False  # its state check found it stale (see `StateCheck`)
 
 
-@dataclass(frozen=True, slots=True)
-class StateCheck:
-    """
-    What decides an event's staleness and the submission's state after it, inside the
-    append's transaction (so concurrent events of one submission are judged in order):
-    a stale event gets `"stale": true` in its serialized envelope and changes nothing;
-    otherwise the state table is updated and the new state becomes the event's
-    follow-up record on `topic`.
-    """
-
-    topic: str
-    subject: str
-    project: str
-    status: str | None
-    status_time: str | None
-    event_type: str
-    channel: Channel
-    updated_at: str
-    replica: bytes = b""  # the `kyc_replica` header of the state record (who wrote it)
-
-    def apply(self, conn: sqlite3.Connection, entry: Entry) -> tuple[Entry, bool]:
-        """Return the entry to store (marked stale, or with its state follow-up)."""
-        row = conn.execute("SELECT value FROM state WHERE subject = ?", (self.subject,)).fetchone()
-        current = CurrentState.from_json(bytes(row[0])) if row else None
-        if is_stale(self.status_time, current):
-            value = entry.record.value or b""
-            marked = value.replace(_NOT_STALE, _STALE, 1)  # the envelope's own member comes first
-            record = Record(entry.record.key, marked, entry.record.headers)
-            return dataclasses.replace(entry, record=record), True
-        state = advance(
-            current,
-            subject=self.subject,
-            project=self.project,
-            status=self.status,
-            status_time=self.status_time,
-            event_id=entry.event_id,
-            event_type=self.event_type,
-            channel=self.channel,
-            updated_at=self.updated_at,
-        )
-        value = state.to_json()
-        conn.execute(STATE_UPSERT, (self.subject, state.status_time, value))
-        record = Record(self.subject.encode("utf-8"), value, ((REPLICA_HEADER, self.replica),))
-        followup = Entry(f"state:{entry.event_id}", self.topic, record)
-        return dataclasses.replace(entry, followup=followup), False
-
-
 #: the header naming the bridge process that wrote a state record (its followers skip it)
 REPLICA_HEADER = "kyc_replica"
-_NOT_STALE = b'"stale":false,'
-_STALE = b'"stale":true,'
 
 
 class Refused(Exception):
@@ -219,40 +163,52 @@ def _spooled(row: _Row) -> SpooledRecord:
     return SpooledRecord(seq, event_id, topic, record, accepted_at, after, after_topic, followup)
 
 
-def _insert(
-    conn: sqlite3.Connection, entry: Entry, accepted_at: float, after: int = 0
-) -> SpooledRecord:
+INSERT = (
+    "INSERT INTO events (event_id, topic, key, value, headers, accepted_at, size, after, "
+    "after_topic, origin, tombstone, followup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def row_of(entry: Entry, accepted_at: float, after: int) -> tuple[object, ...]:
+    """The `events` row of an entry (the parameters of `INSERT`)."""
     record = entry.record
-    after_topic = entry.after.topic if entry.after is not None and after else None
-    cursor = conn.execute(
-        "INSERT INTO events (event_id, topic, key, value, headers, accepted_at, size, after, "
-        "after_topic, origin, tombstone, followup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            entry.event_id,
-            entry.topic,
-            record.key,
-            record.value if record.value is not None else b"",
-            _encode_headers(record.headers),
-            accepted_at,
-            record.size,
-            after,
-            after_topic,
-            entry.origin,
-            record.value is None,
-            _encode_followup(entry.followup),
-        ),
-    )
-    assert cursor.lastrowid is not None
-    return SpooledRecord(
-        cursor.lastrowid,
+    return (
         entry.event_id,
         entry.topic,
-        record,
+        record.key,
+        record.value if record.value is not None else b"",
+        _encode_headers(record.headers),
+        accepted_at,
+        record.size,
+        after,
+        entry.after.topic if entry.after is not None and after else None,
+        entry.origin,
+        record.value is None,
+        _encode_followup(entry.followup),
+    )
+
+
+def spooled(seq: int, entry: Entry, accepted_at: float, after: int) -> SpooledRecord:
+    """The record an inserted entry became."""
+    after_topic = entry.after.topic if entry.after is not None and after else None
+    return SpooledRecord(
+        seq,
+        entry.event_id,
+        entry.topic,
+        entry.record,
         accepted_at,
         after,
         after_topic,
         entry.followup,
     )
+
+
+def _insert(
+    conn: sqlite3.Connection, entry: Entry, accepted_at: float, after: int = 0
+) -> SpooledRecord:
+    cursor = conn.execute(INSERT, row_of(entry, accepted_at, after))
+    assert cursor.lastrowid is not None
+    return spooled(cursor.lastrowid, entry, accepted_at, after)
 
 
 # ---------------------------------------------------------------------------- operations
@@ -297,59 +253,6 @@ class Operation(Work, Generic[T]):
             future.set_exception(error)
         else:
             future.set_result(self._result)
-
-
-@dataclass
-class AppendEntries(Operation[list[Appended]]):
-    """Append entries atomically; a repeat of a pending or recently delivered id is skipped."""
-
-    entries: tuple[Entry, ...]
-    accepted_at: float
-    horizon: float  # delivered ids older than this no longer count as repeats
-    side: SideWrite | None = None  # applied only if its primary entry is stored
-    state: StateCheck | None = None  # judges the primary entry (side.primary, else 0)
-    refuse: TransientError | None = None  # set by the writer when the volume is low
-
-    def committed(self) -> list[SpooledRecord]:
-        return [a.record for a in self._result if a.record is not None]
-
-    def run(self, conn: sqlite3.Connection) -> list[Appended]:
-        if self.refuse is not None:
-            raise Refused(self.refuse)
-        appended: list[Appended] = []
-        primary = self.side.primary if self.side is not None else 0
-        for index, entry in enumerate(self.entries):
-            after = 0
-            if entry.after is not None:
-                after = entry.after.seq
-                if entry.after.entry is not None:
-                    first = appended[entry.after.entry].record
-                    if first is None:  # what it depends on was a repeat: so is this
-                        appended.append(Appended(appended[entry.after.entry].outcome, None))
-                        continue
-                    after = first.seq
-            pending = conn.execute(
-                "SELECT 1 FROM events WHERE event_id = ? LIMIT 1", (entry.event_id,)
-            ).fetchone()
-            if pending is not None:
-                appended.append(Appended("pending", None))
-                continue
-            delivered = conn.execute(
-                "SELECT 1 FROM delivered WHERE event_id = ? AND acked_at >= ?",
-                (entry.event_id, self.horizon),
-            ).fetchone()
-            if delivered is not None:
-                appended.append(Appended("delivered", None))
-                continue
-            stale = False
-            to_store = entry
-            if self.state is not None and index == primary:
-                to_store, stale = self.state.apply(conn, entry)
-            stored = _insert(conn, to_store, self.accepted_at, after)
-            appended.append(Appended("stored", stored, stale))
-        if self.side is not None and appended[self.side.primary].record is not None:
-            self.side.apply(conn, [a.record.seq if a.record else 0 for a in appended])
-        return appended
 
 
 @dataclass

@@ -29,10 +29,10 @@ from typing import TypeVar
 import structlog
 
 from bridge.config import SpoolSettings
+from bridge.delivery.spool.appends import AppendEntries, StateCheck, append_group
 from bridge.delivery.spool.layout import migrate
 from bridge.delivery.spool.ops import (
     Appended,
-    AppendEntries,
     Counts,
     Discard,
     Entry,
@@ -46,7 +46,6 @@ from bridge.delivery.spool.ops import (
     Refused,
     Replace,
     SpooledRecord,
-    StateCheck,
     Work,
 )
 from bridge.delivery.spool.side import KeyRow, SideReader, SideWrite, StateRow
@@ -369,13 +368,23 @@ class Spool:
         refused: dict[int, BaseException] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
+            appends: list[AppendEntries] = []  # a run of appends, executed together
             for index, work in enumerate(group):
-                if low and isinstance(work, AppendEntries):
-                    work.refuse = SpoolFullError("the spool's volume is almost full")
+                if isinstance(work, AppendEntries):
+                    if low:
+                        refused[index] = SpoolFullError("the spool's volume is almost full")
+                    else:
+                        appends.append(work)
+                    continue
+                if appends:
+                    append_group(conn, appends)
+                    appends = []
                 try:
                     work.execute(conn)
                 except Refused as exc:
                     refused[index] = exc.error
+            if appends:
+                append_group(conn, appends)
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             with contextlib.suppress(sqlite3.Error):
