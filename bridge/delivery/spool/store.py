@@ -72,7 +72,10 @@ class Spool:
     def __init__(self, settings: SpoolSettings, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._clock = clock
-        self._ops: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        # Work goes to the writer in lists: what the event loop queued during one of its
+        # iterations is handed over at once (one wake-up of the writer, not one per call).
+        self._ops: queue.SimpleQueue[list[Work] | None] = queue.SimpleQueue()
+        self._pending: list[Work] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: list[Callable[[list[SpooledRecord]], None]] = []
@@ -130,6 +133,7 @@ class Spool:
             self._reader.close()
             self._reader = None
         if self._thread is not None:
+            self._flush()
             self._ops.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -141,8 +145,18 @@ class Spool:
             raise SpoolUnavailableError("spool is closed")
         future: asyncio.Future[T] = self._loop.create_future()
         op.future = future
-        self._ops.put(op)
+        self._enqueue(op)
         return future
+
+    def _enqueue(self, work: Work) -> None:
+        if not self._pending and self._loop is not None:
+            self._loop.call_soon(self._flush)
+        self._pending.append(work)
+
+    def _flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._ops.put(pending)
 
     def has_room(self, size: int) -> bool:
         """Whether one more record of `size` bytes fits under the caps and the disk reserve."""
@@ -215,7 +229,7 @@ class Spool:
         self.events -= len(done) - len(followups)
         self.bytes -= sum(r.record.size for r in done) - sum(f.record.size for f in followups)
         if self._thread is not None:
-            self._ops.put(
+            self._enqueue(
                 MarkDone(
                     tuple(r.seq for r in done),
                     # internal records (key, state, tombstone: "kind:..." ids) need no dedup
@@ -230,7 +244,7 @@ class Spool:
         self.events -= len(records)
         self.bytes -= sum(r.record.size for r in records)
         if self._thread is not None:
-            self._ops.put(Discard(tuple(r.seq for r in records)))
+            self._enqueue(Discard(tuple(r.seq for r in records)))
 
     async def replace(self, old: SpooledRecord, entry: Entry) -> SpooledRecord:
         """Atomically swap a record for another (subscribers get the replacement)."""
@@ -331,24 +345,25 @@ class Spool:
             loop.call_soon_threadsafe(_fail, ready, error)
             return
         loop.call_soon_threadsafe(self._opened, ready, int(events), int(size), free)
-        while True:
-            first = self._ops.get()
-            if first is None:
-                break
-            group = [first]
-            stopping = False
-            while len(group) < _MAX_GROUP:  # never take more than a group holds
+        backlog: list[Work] = []
+        stopping = False
+        while not stopping or backlog:
+            if not backlog:
+                first = self._ops.get()
+                if first is None:
+                    break
+                backlog = first
+            while len(backlog) < _MAX_GROUP and not stopping:
                 try:
                     item = self._ops.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
                     stopping = True
-                    break
-                group.append(item)
+                else:
+                    backlog += item
+            group, backlog = backlog[:_MAX_GROUP], backlog[_MAX_GROUP:]  # never more per group
             self._apply(conn, group, loop)
-            if stopping:
-                break
         conn.close()
         os.close(self._lock_fd)
 
@@ -392,9 +407,9 @@ class Spool:
                     conn.execute("ROLLBACK")
             error = SpoolUnavailableError(f"spool write failed: {type(exc).__name__}")
             # Bookkeeping has no caller to tell: keep it for the next group.
-            for work in group:
-                if work.requeue:
-                    self._ops.put(work)
+            kept = [work for work in group if work.requeue]
+            if kept:
+                self._ops.put(kept)
             loop.call_soon_threadsafe(self._failed, group, error, free)
             time.sleep(0.2)  # a failing disk must not spin this thread
             return
