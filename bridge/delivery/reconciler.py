@@ -9,6 +9,12 @@ result is then stale.
 Several replicas may reconcile at once: what they publish for one missed
 result has one event id (consumers dedupe on `ce_id`) and moves the state to
 the same value, so duplicates are harmless; no leader election is needed.
+
+The periodic reconciler starts its first run only once the state follower has
+read the state topic to its end: until then the local state table lacks what
+other replicas (or this one, with a lost spool) published, and every result
+already on the topic would look missing and be published again, under a
+reconcile id that consumers cannot dedupe against the webhook's.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from bridge.reconcile.run import ProgressCallback
 __all__ = ["Reconciler", "Summary"]
 
 log = structlog.get_logger("bridge.reconciler")
+
+_SYNC_WAIT_S = 60.0  # how long to wait for the state follower before saying so (and waiting on)
 
 
 @dataclass(slots=True)
@@ -72,7 +80,12 @@ class Reconciler:
         self._clock = clock
 
     async def run_forever(self) -> None:
-        """Reconcile every project each `BRIDGE_RECONCILE_INTERVAL_S` (a supervised task)."""
+        """
+        Reconcile every project each `BRIDGE_RECONCILE_INTERVAL_S` (a supervised task),
+        the first time once the state topic has been read (see the module docstring).
+        """
+        while not await self._ingest.state_synced(_SYNC_WAIT_S):
+            log.warning("reconcile.waiting_for_state", waited_s=_SYNC_WAIT_S)
         while True:
             await self.run_once()
             await asyncio.sleep(self._settings.reconcile.interval_s)

@@ -1,0 +1,129 @@
+"""
+The delivery side of reconciliation, in memory against the fake ARGOS API: the periodic
+reconciler waits for the state topic before its first run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bridge.config import Settings, load_settings
+from bridge.delivery.ingest import Ingest
+from bridge.delivery.reconciler import Reconciler
+from bridge.events import EventFactory
+from bridge.metrics import Metrics
+from bridge.publish import ReadRecord, Record
+from bridge.publish.memory import MemoryPublisher, MemoryReader
+from bridge.schemas import load_registry
+from bridge.state import CurrentState, order_key
+from tests.support.fake_argos import FakeArgos
+from tests.support.fake_argos_items import Submission
+
+FACTORY = EventFactory(load_registry())
+API_KEY = "canary-reconciler-api-key-91c3"
+EVENTS, STATE = "kyc.events.v1", "kyc.state.v1"
+DECIDED = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+
+class GatedReader(MemoryReader):
+    """A memory reader that returns nothing until `gate` is set (a follower still catching up)."""
+
+    def __init__(self, publisher: MemoryPublisher, topic: str, gate: asyncio.Event) -> None:
+        super().__init__(publisher, topic)
+        self._gate = gate
+
+    async def read(self, timeout_s: float) -> list[ReadRecord]:
+        await self._gate.wait()
+        return await super().read(timeout_s)
+
+
+class GatedPublisher(MemoryPublisher):
+    """A memory publisher whose topic readers wait for `gate`."""
+
+    def __init__(self) -> None:
+        super().__init__(partitions=1)
+        self.gate = asyncio.Event()
+
+    def reader(self, topic: str) -> MemoryReader:
+        return GatedReader(self, topic, self.gate)
+
+
+def _settings(tmp_path: Path, argos: FakeArgos) -> Settings:
+    return load_settings(
+        {
+            "BRIDGE_AUTH_TOKENS": "reconciler-token-00000001",
+            "BRIDGE_SPOOL_DIR": str(tmp_path / "spool"),
+            "BRIDGE_ARGOS_API_KEYS": API_KEY,
+            "BRIDGE_ARGOS_API_URL": argos.url,
+            "BRIDGE_RECONCILE_INTERVAL_S": "0.05",
+            "BRIDGE_RECONCILE_LOOKBACK_DAYS": "0",
+        }
+    )
+
+
+def _state_of_another_replica(subject: str) -> Record:
+    """The state record another replica published after the webhook of this result."""
+    state = CurrentState(
+        subject=subject,
+        project="default",
+        status="approved",
+        status_time=order_key(DECIDED.isoformat()),
+        event_id="0190d6b2-9e1c-8a3e-8f00-000000000001",
+        event_type="kyc.approved",
+        channel="webhook",
+        updated_at=DECIDED.isoformat(),
+    )
+    return Record(subject.encode(), state.to_json())
+
+
+@pytest.fixture(name="argos")
+async def _argos() -> AsyncIterator[FakeArgos]:
+    """The fake API with one submission approved at DECIDED (created today)."""
+    async with FakeArgos(API_KEY) as argos:
+        created = DECIDED - timedelta(minutes=2)
+        argos.put(Submission("sub-known", created).with_result("approved", at=DECIDED))
+        yield argos
+
+
+async def _ingest(settings: Settings, publisher: MemoryPublisher) -> AsyncIterator[Ingest]:
+    ingest = Ingest(settings, publisher, Metrics(), factory=FACTORY)
+    await publisher.start()
+    await ingest.start()
+    try:
+        yield ingest
+    finally:
+        ingest.gate.close(1.0)
+        await ingest.stop()
+
+
+async def test_the_periodic_reconciler_waits_until_the_state_topic_is_read(
+    tmp_path: Path, argos: FakeArgos
+) -> None:
+    """
+    A fresh replica (empty spool) whose follower has not read the state topic yet sends no
+    API request; once it has, the result another replica published is not published again.
+    """
+    publisher = GatedPublisher()
+    publisher.log[(STATE, 0)].append(_state_of_another_replica("sub-known"))
+    settings = _settings(tmp_path, argos)
+    async for ingest in _ingest(settings, publisher):
+        reconciler = Reconciler(settings, ingest, FACTORY, Metrics())
+        task = asyncio.create_task(reconciler.run_forever())
+        try:
+            await asyncio.sleep(0.3)
+            assert 0 == len(argos.request_log)
+            publisher.gate.set()
+            async with asyncio.timeout(10):
+                while len(argos.request_log) < 2:  # two runs after the catch-up
+                    await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert [] == publisher.records(EVENTS)
