@@ -112,6 +112,7 @@ class Reconciler:
             if not project.api_keys:
                 log.info("reconcile.skipped_project", project=project.name, reason="no api key")
                 continue
+            before = (summary.checked, summary.missing, summary.published)
             stats = await self._project(
                 project,
                 since or default_since,
@@ -124,7 +125,17 @@ class Reconciler:
             self._metrics.reconcile_runs.labels(stats.outcome).inc()
             if stats.outcome == "ok":
                 self._metrics.reconcile_last_success.set(self._clock())
-            log.info("reconcile.finished", project=project.name, **stats.as_dict())
+            # `reconcile.finished` (the API walk) is logged by reconcile_project; this line
+            # adds what the delivery side did with the results of this project.
+            log.info(
+                "reconcile.published",
+                project=project.name,
+                outcome=stats.outcome,
+                checked=summary.checked - before[0],
+                missing=summary.missing - before[1],
+                published=summary.published - before[2],
+                dry_run=dry_run,
+            )
         return summary
 
     async def _project(

@@ -1,6 +1,7 @@
 """
 The delivery side of reconciliation, in memory against the fake ARGOS API: the periodic
-reconciler waits for the state topic before its first run.
+reconciler waits for the state topic before its first run, and each run logs what it
+published once per project.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from bridge.config import Settings, load_settings
 from bridge.delivery.ingest import Ingest
@@ -127,3 +130,31 @@ async def test_the_periodic_reconciler_waits_until_the_state_topic_is_read(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     assert [] == publisher.records(EVENTS)
+
+
+async def test_each_run_logs_the_walk_and_what_it_published_once_per_project(
+    tmp_path: Path, argos: FakeArgos
+) -> None:
+    """One `reconcile.finished` (with its outcome) and one `reconcile.published` per project."""
+    publisher = MemoryPublisher(partitions=1)
+    settings = _settings(tmp_path, argos)
+    async for ingest in _ingest(settings, publisher):
+        with capture_logs() as logs:
+            summary = await Reconciler(settings, ingest, FACTORY, Metrics()).run_once()
+    assert (1, 1, 1) == (summary.checked, summary.missing, summary.published)
+    finished = [e for e in logs if e["event"] == "reconcile.finished"]
+    assert ["ok"] == [e["outcome"] for e in finished]
+    published = [e for e in logs if e["event"] == "reconcile.published"]
+    expected = {
+        "project": "default",
+        "outcome": "ok",
+        "checked": 1,
+        "missing": 1,
+        "published": 1,
+        "dry_run": False,
+    }
+    assert [expected] == [
+        {k: v for k, v in e.items() if k not in ("event", "log_level")} for e in published
+    ]
+    events = [orjson.loads(r.value or b"{}") for r in publisher.records(EVENTS)]
+    assert [("sub-known", "reconcile")] == [(e["subject"], e["source"]["channel"]) for e in events]
