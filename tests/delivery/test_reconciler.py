@@ -21,40 +21,18 @@ from bridge.delivery.ingest import Ingest
 from bridge.delivery.reconciler import Reconciler
 from bridge.events import EventFactory
 from bridge.metrics import Metrics
-from bridge.publish import ReadRecord, Record
-from bridge.publish.memory import MemoryPublisher, MemoryReader
+from bridge.publish import Record
+from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry
 from bridge.state import CurrentState, order_key
 from tests.support.fake_argos import FakeArgos
 from tests.support.fake_argos_items import Submission
+from tests.support.gated import GatedPublisher
 
 FACTORY = EventFactory(load_registry())
 API_KEY = "canary-reconciler-api-key-91c3"
 EVENTS, STATE = "kyc.events.v1", "kyc.state.v1"
 DECIDED = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
-
-
-class GatedReader(MemoryReader):
-    """A memory reader that returns nothing until `gate` is set (a follower still catching up)."""
-
-    def __init__(self, publisher: MemoryPublisher, topic: str, gate: asyncio.Event) -> None:
-        super().__init__(publisher, topic)
-        self._gate = gate
-
-    async def read(self, timeout_s: float) -> list[ReadRecord]:
-        await self._gate.wait()
-        return await super().read(timeout_s)
-
-
-class GatedPublisher(MemoryPublisher):
-    """A memory publisher whose topic readers wait for `gate`."""
-
-    def __init__(self) -> None:
-        super().__init__(partitions=1)
-        self.gate = asyncio.Event()
-
-    def reader(self, topic: str) -> MemoryReader:
-        return GatedReader(self, topic, self.gate)
 
 
 def _settings(tmp_path: Path, argos: FakeArgos) -> Settings:
