@@ -46,9 +46,18 @@ def _cursors(topic: str, records: list[ReadRecord]) -> list[tuple[str, int, int]
     return [(topic, partition, offset + 1) for partition, offset in last.items()]
 
 
-async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> None:
-    """Follow the keys topic forever (see the module docstring)."""
-    topic = keys.topic
+async def _follow(
+    publisher: Publisher,
+    spool: Spool,
+    topic: str,
+    handle: Callable[[list[ReadRecord]], Awaitable[None]],
+    on_idle: Callable[[], None] = lambda: None,
+) -> None:
+    """Read `topic` forever from the spool's stored positions, one batch at a time.
+
+    Read errors are retried (the Kafka probe reports the outage); `on_idle` is
+    called whenever a read finds nothing new (the end of the topic, for now).
+    """
     reader = publisher.reader(topic)
     await reader.start(spool.side.cursors(topic))
     try:
@@ -56,24 +65,34 @@ async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> Non
             try:
                 records = await reader.read(_POLL_S)
             except PublishError:
-                continue  # the probe reports the outage; keep trying
-            if not records:
                 continue
-            rows: list[KeyRow] = []
-            for record in records:
-                try:
-                    parsed = parse_key_record(record.key, record.value)
-                except KeyRecordError:
-                    log.warning("keys.skipped_record", partition=record.partition)
-                    continue
-                if isinstance(parsed, KeyTombstone):
-                    keys.forget(parsed.subject, parsed.kid)
-                    rows.append(KeyRow(parsed.kid, parsed.subject, b"", erased=True))
-                elif record.value is not None:
-                    rows.append(KeyRow(parsed.kid, parsed.subject, record.value))
-            await spool.follow(keys=rows, cursors=_cursors(topic, records))
+            if records:
+                await handle(records)
+            else:
+                on_idle()
     finally:
         await reader.stop()
+
+
+async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> None:
+    """Follow the keys topic forever (see the module docstring)."""
+
+    async def handle(records: list[ReadRecord]) -> None:
+        rows: list[KeyRow] = []
+        for record in records:
+            try:
+                parsed = parse_key_record(record.key, record.value)
+            except KeyRecordError:
+                log.warning("keys.skipped_record", partition=record.partition)
+                continue
+            if isinstance(parsed, KeyTombstone):
+                keys.forget(parsed.subject, parsed.kid)
+                rows.append(KeyRow(parsed.kid, parsed.subject, b"", erased=True))
+            elif record.value is not None:
+                rows.append(KeyRow(parsed.kid, parsed.subject, record.value))
+        await spool.follow(keys=rows, cursors=_cursors(keys.topic, records))
+
+    await _follow(publisher, spool, keys.topic, handle)
 
 
 async def follow_state(
@@ -86,38 +105,27 @@ async def follow_state(
     replica: bytes = b"",
 ) -> None:
     """Follow the state topic forever (see the module docstring)."""
-    reader = publisher.reader(topic)
-    await reader.start(spool.side.cursors(topic))
-    try:
-        while True:
+
+    async def handle(records: list[ReadRecord]) -> None:
+        rows: list[StateRow] = []
+        regressed: list[bytes] = []
+        for record in records:
+            if record.value is None or (replica and (REPLICA_HEADER, replica) in record.headers):
+                continue  # a tombstone, or our own record read back
             try:
-                records = await reader.read(_POLL_S)
-            except PublishError:
+                state = CurrentState.from_json(record.value)
+            except (ValueError, KeyError):
+                log.warning("state.skipped_record", partition=record.partition)
                 continue
-            if not records:
-                on_idle()  # read to the end (for now)
-                continue
-            rows: list[StateRow] = []
-            regressed: list[bytes] = []
-            for record in records:
-                if record.value is None or (
-                    replica and (REPLICA_HEADER, replica) in record.headers
-                ):
-                    continue  # a tombstone, or our own record read back
-                try:
-                    state = CurrentState.from_json(record.value)
-                except (ValueError, KeyError):
-                    log.warning("state.skipped_record", partition=record.partition)
-                    continue
-                mine = spool.side.state(state.subject)
-                rows.append(StateRow(state.subject, state.status_time, record.value))
-                if mine is not None and _newer(mine, state):
-                    regressed.append(mine)
-            await spool.follow(states=rows, cursors=_cursors(topic, records))
-            for value in regressed:
-                await republish(value)
-    finally:
-        await reader.stop()
+            mine = spool.side.state(state.subject)
+            rows.append(StateRow(state.subject, state.status_time, record.value))
+            if mine is not None and _newer(mine, state):
+                regressed.append(mine)
+        await spool.follow(states=rows, cursors=_cursors(topic, records))
+        for value in regressed:
+            await republish(value)
+
+    await _follow(publisher, spool, topic, handle, on_idle)
 
 
 def _newer(mine: bytes, seen: CurrentState) -> bool:

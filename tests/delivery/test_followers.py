@@ -7,24 +7,19 @@ replica's older state lands after its newer one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from bridge.config import load_settings
 from bridge.delivery.ingest import Ingest
-from bridge.events import EventFactory
-from bridge.metrics import Metrics
 from bridge.publish import Record
 from bridge.publish.memory import MemoryPublisher
-from bridge.schemas import load_registry
 from bridge.state import CurrentState, order_key
 from bridge.types import JSONObject
+from tests.delivery.running import accept, running
 from tests.support.gated import GatedPublisher
 
-FACTORY = EventFactory(load_registry())
 EVENTS, STATE = "kyc.events.v1", "kyc.state.v1"
-RECEIVED = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 TIMES = ("2025-03-20T11:00:00.000Z", "2025-03-20T11:01:00.000Z", "2025-03-20T11:02:00.000Z")
 
 
@@ -36,23 +31,11 @@ def _result(subject: str, status: str, at: str) -> JSONObject:
     }
 
 
-async def _ingest(tmp_path: Path, publisher: MemoryPublisher) -> AsyncIterator[Ingest]:
+def _ingest(tmp_path: Path, publisher: MemoryPublisher) -> AbstractAsyncContextManager[Ingest]:
     settings = load_settings(
         {"BRIDGE_AUTH_TOKENS": "followers-token-0000001", "BRIDGE_SPOOL_DIR": str(tmp_path)}
     )
-    ingest = Ingest(settings, publisher, Metrics(), factory=FACTORY)
-    await publisher.start()
-    await ingest.start()
-    try:
-        yield ingest
-    finally:
-        ingest.gate.close(1.0)
-        await ingest.stop()
-
-
-async def _accept(ingest: Ingest, payload: JSONObject) -> None:
-    draft = FACTORY.draft(payload, project="default", received_at=RECEIVED, encrypted=False)
-    await ingest.accept(draft, EVENTS, deadline=asyncio.get_running_loop().time() + 2)
+    return running(settings, publisher)
 
 
 async def _settled(ingest: Ingest, seconds: float = 0.3) -> None:
@@ -77,9 +60,9 @@ async def test_a_quick_series_on_one_replica_publishes_each_state_once(tmp_path:
     after the newest was accepted, are this replica's own: three state records, not five.
     """
     publisher = GatedPublisher()
-    async for ingest in _ingest(tmp_path, publisher):
+    async with _ingest(tmp_path, publisher) as ingest:
         for status, at in zip(("approved", "rejected", "approved"), TIMES, strict=True):
-            await _accept(ingest, _result("sub-q", status, at))
+            await accept(ingest, _result("sub-q", status, at))
         await _settled(ingest, 0.0)
         publisher.gate.set()
         await _settled(ingest)
@@ -95,8 +78,8 @@ async def test_an_older_state_of_another_replica_landing_last_is_repaired(
 ) -> None:
     """Another replica's older state after ours (already read back): ours is published again."""
     publisher = MemoryPublisher(partitions=1)
-    async for ingest in _ingest(tmp_path, publisher):
-        await _accept(ingest, _result("sub-r", "rejected", TIMES[2]))
+    async with _ingest(tmp_path, publisher) as ingest:
+        await accept(ingest, _result("sub-r", "rejected", TIMES[2]))
         await _settled(ingest)
         older = CurrentState(
             subject="sub-r",

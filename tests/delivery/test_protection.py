@@ -7,8 +7,7 @@ after each acknowledged event, stale events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import orjson
@@ -16,18 +15,14 @@ import pytest
 
 from bridge.config import load_settings
 from bridge.delivery.ingest import Ingest
-from bridge.events import EventFactory
-from bridge.metrics import Metrics
 from bridge.pii import Decryptor, JwksFileKek, parse_key_record
 from bridge.publish.memory import MemoryPublisher
-from bridge.schemas import load_registry
 from bridge.state import CurrentState
 from bridge.types import JSONObject
+from tests.delivery.running import FACTORY, RECEIVED, accept, running
 from tests.pii.conftest import jwk, write_jwks
 
-FACTORY = EventFactory(load_registry())
 EVENTS, KEYS, STATE = "kyc.events.v1", "kyc.pii-keys.v1", "kyc.state.v1"
-RECEIVED = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
 def _approved(subject: str, updated_at: str, status: str = "approved", **extra: str) -> JSONObject:
@@ -60,9 +55,9 @@ def _kek_file(tmp_path: Path) -> Path:
     return write_jwks(tmp_path / "kek.jwks", jwk("kek-1", 7))
 
 
-async def _ingest(
+def _ingest(
     tmp_path: Path, publisher: MemoryPublisher, mode: str, kek_file: Path | None = None
-) -> AsyncIterator[Ingest]:
+) -> AbstractAsyncContextManager[Ingest]:
     env = {
         "BRIDGE_AUTH_TOKENS": "protection-token-0000001",
         "BRIDGE_SPOOL_DIR": str(tmp_path / "spool"),
@@ -70,22 +65,8 @@ async def _ingest(
     }
     if kek_file is not None:
         env["BRIDGE_PII_KEK_FILE"] = str(kek_file)
-    settings = load_settings(env)
     kek = JwksFileKek.from_file(kek_file) if kek_file is not None else None
-    ingest = Ingest(settings, publisher, Metrics(), factory=FACTORY, kek=kek)
-    await publisher.start()
-    await ingest.start()
-    try:
-        yield ingest
-    finally:
-        ingest.gate.close(1.0)
-        await ingest.stop()
-
-
-async def _accept(ingest: Ingest, payload: JSONObject) -> None:
-    draft = FACTORY.draft(payload, project="default", received_at=RECEIVED, encrypted=False)
-    loop = asyncio.get_running_loop()
-    await ingest.accept(draft, EVENTS, deadline=loop.time() + 2)
+    return running(load_settings(env), publisher, kek=kek)
 
 
 async def test_encrypted_records_follow_their_key_record_and_decrypt_to_clear_mode(
@@ -93,8 +74,8 @@ async def test_encrypted_records_follow_their_key_record_and_decrypt_to_clear_mo
 ) -> None:
     """The key record is published first; the record decrypts to exactly the clear one."""
     publisher = MemoryPublisher(partitions=1)
-    async for ingest in _ingest(tmp_path, publisher, "encrypt", kek_file):
-        await _accept(ingest, _approved("sub-1", "2025-03-14T09:21:07.412Z"))
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        await accept(ingest, _approved("sub-1", "2025-03-14T09:21:07.412Z"))
         await _settled(ingest, publisher)
     (key,) = publisher.records(KEYS)
     (event,) = _values(publisher, EVENTS)
@@ -116,8 +97,8 @@ async def test_encrypted_records_follow_their_key_record_and_decrypt_to_clear_mo
 async def test_redact_mode_drops_personal_fields_and_raw(tmp_path: Path) -> None:
     """Redacted records keep ids, status and times, and say so."""
     publisher = MemoryPublisher(partitions=1)
-    async for ingest in _ingest(tmp_path, publisher, "redact"):
-        await _accept(ingest, _approved("sub-r", "2025-03-14T09:21:07.412Z"))
+    async with _ingest(tmp_path, publisher, "redact") as ingest:
+        await accept(ingest, _approved("sub-r", "2025-03-14T09:21:07.412Z"))
         await _settled(ingest, publisher)
     (event,) = _values(publisher, EVENTS)
     data = event["data"]
@@ -137,17 +118,17 @@ async def test_delete_erases_every_data_key_of_the_submission(
 ) -> None:
     """A `delete` tombstones the subject's keys and publishes kyc.erased; others stay."""
     publisher = MemoryPublisher(partitions=1)
-    async for ingest in _ingest(tmp_path, publisher, "encrypt", kek_file):
-        await _accept(ingest, _approved("sub-d", "2025-03-14T09:21:07.412Z"))
-        await _accept(ingest, _approved("sub-keep", "2025-03-14T09:21:07.412Z"))
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        await accept(ingest, _approved("sub-d", "2025-03-14T09:21:07.412Z"))
+        await accept(ingest, _approved("sub-keep", "2025-03-14T09:21:07.412Z"))
         delete: JSONObject = {
             "webhook_trigger": "delete",
             "submission_id": "sub-d",
             "account_email": "admin@example.com",
             "delete_time": "2025-06-01T04:12:09.733Z",
         }
-        await _accept(ingest, delete)
-        await _accept(ingest, _approved("sub-d", "2025-07-01T00:00:00.000Z"))  # after erasure
+        await accept(ingest, delete)
+        await accept(ingest, _approved("sub-d", "2025-07-01T00:00:00.000Z"))  # after erasure
         await _settled(ingest, publisher)
     records = publisher.records(KEYS)
     parsed = [parse_key_record(r.key, r.value) for r in records]
@@ -177,10 +158,10 @@ async def test_the_state_topic_follows_acknowledged_events_and_stale_ones_change
 ) -> None:
     """rejected (t2), then an older approved (t1) and a repeat at t2: both stale, state t2."""
     publisher = MemoryPublisher(partitions=1)
-    async for ingest in _ingest(tmp_path, publisher, "clear"):
-        await _accept(ingest, _approved("sub-s", "2025-03-20T11:02:48.950Z", "rejected"))
-        await _accept(ingest, _approved("sub-s", "2025-03-14T09:21:07.412Z"))
-        await _accept(ingest, _approved("sub-s", "2025-03-20T11:02:48.950Z", "rejected", x="1"))
+    async with _ingest(tmp_path, publisher, "clear") as ingest:
+        await accept(ingest, _approved("sub-s", "2025-03-20T11:02:48.950Z", "rejected"))
+        await accept(ingest, _approved("sub-s", "2025-03-14T09:21:07.412Z"))
+        await accept(ingest, _approved("sub-s", "2025-03-20T11:02:48.950Z", "rejected", x="1"))
         await _settled(ingest, publisher)
         stale = ingest._metrics.stale_events
     events = _values(publisher, EVENTS)
@@ -197,8 +178,8 @@ async def test_a_state_record_is_published_only_after_its_event(tmp_path: Path) 
     """While Kafka is down nothing is published; afterwards the event comes before its state."""
     publisher = MemoryPublisher(partitions=1)
     publisher.down = True
-    async for ingest in _ingest(tmp_path, publisher, "clear"):
-        await _accept(ingest, _approved("sub-o", "2025-03-20T11:02:48.950Z"))
+    async with _ingest(tmp_path, publisher, "clear") as ingest:
+        await accept(ingest, _approved("sub-o", "2025-03-20T11:02:48.950Z"))
         assert (1, []) == (ingest.spool.events, publisher.records(STATE))
         publisher.down = False
         await _settled(ingest, publisher)

@@ -17,19 +17,16 @@ import pytest
 from structlog.testing import capture_logs
 
 from bridge.config import Settings, load_settings
-from bridge.delivery.ingest import Ingest
 from bridge.delivery.reconciler import Reconciler
-from bridge.events import EventFactory
 from bridge.metrics import Metrics
 from bridge.publish import Record
 from bridge.publish.memory import MemoryPublisher
-from bridge.schemas import load_registry
 from bridge.state import CurrentState, order_key
+from tests.delivery.running import FACTORY, running
 from tests.support.fake_argos import FakeArgos
 from tests.support.fake_argos_items import Submission
 from tests.support.gated import GatedPublisher
 
-FACTORY = EventFactory(load_registry())
 API_KEY = "canary-reconciler-api-key-91c3"
 EVENTS, STATE = "kyc.events.v1", "kyc.state.v1"
 DECIDED = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
@@ -72,17 +69,6 @@ async def _argos() -> AsyncIterator[FakeArgos]:
         yield argos
 
 
-async def _ingest(settings: Settings, publisher: MemoryPublisher) -> AsyncIterator[Ingest]:
-    ingest = Ingest(settings, publisher, Metrics(), factory=FACTORY)
-    await publisher.start()
-    await ingest.start()
-    try:
-        yield ingest
-    finally:
-        ingest.gate.close(1.0)
-        await ingest.stop()
-
-
 async def test_the_periodic_reconciler_waits_until_the_state_topic_is_read(
     tmp_path: Path, argos: FakeArgos
 ) -> None:
@@ -93,7 +79,7 @@ async def test_the_periodic_reconciler_waits_until_the_state_topic_is_read(
     publisher = GatedPublisher()
     publisher.log[(STATE, 0)].append(_state_of_another_replica("sub-known"))
     settings = _settings(tmp_path, argos)
-    async for ingest in _ingest(settings, publisher):
+    async with running(settings, publisher) as ingest:
         reconciler = Reconciler(settings, ingest, FACTORY, Metrics())
         task = asyncio.create_task(reconciler.run_forever())
         try:
@@ -116,7 +102,7 @@ async def test_each_run_logs_the_walk_and_what_it_published_once_per_project(
     """One `reconcile.finished` (with its outcome) and one `reconcile.published` per project."""
     publisher = MemoryPublisher(partitions=1)
     settings = _settings(tmp_path, argos)
-    async for ingest in _ingest(settings, publisher):
+    async with running(settings, publisher) as ingest:
         with capture_logs() as logs:
             summary = await Reconciler(settings, ingest, FACTORY, Metrics()).run_once()
     assert (1, 1, 1) == (summary.checked, summary.missing, summary.published)
