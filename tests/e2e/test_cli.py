@@ -19,12 +19,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import CreateAclsRequest, DescribeAclsRequest
 
 from bridge import crypto
 from bridge.deadletter import build_dead_letter
 from bridge.events import Event, EventFactory
 from bridge.schemas import load_registry
+from tests.support.acls import allow
 from tests.support.bridge_proc import BridgeProcess, free_port, read_topic
 from tests.support.broker import Broker, BrokerPool
 
@@ -349,28 +349,6 @@ def test_dlq_replay_twice_publishes_each_recoverable_dead_letter_once(kafka: Bro
     assert 5 == asyncio.run(_topic_size(kafka.bootstrap, topic))
 
 
-# Kafka's ACL codes (org.apache.kafka.common.acl / resource).
-_ACL_RESOURCES = {"topic": 2, "group": 3}
-_ACL_OPERATIONS = {"Read": 3, "Write": 4}
-_LITERAL, _ALLOW = 3, 3
-
-
-async def _allow(broker: Broker, operation: str, resource: str, name: str) -> None:
-    """Add one ALLOW ACL for User:kyc-bridge and wait until the authorizer has it."""
-    acl = (_ACL_RESOURCES[resource], name, _LITERAL, "User:kyc-bridge", "*",
-           _ACL_OPERATIONS[operation], _ALLOW)  # fmt: skip
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
-    await admin.start()
-    try:  # aiokafka has no public call for ACLs; its protocol classes have them
-        created = await admin._send_request(CreateAclsRequest(*acl))
-        assert [0] == [result[0] for result in created.creation_responses]
-        async with asyncio.timeout(10):
-            while not (await admin._send_request(DescribeAclsRequest(*acl))).resources:
-                await asyncio.sleep(0.05)
-    finally:
-        await admin.close()
-
-
 @pytest.mark.kafka
 def test_dlq_replay_needs_exactly_the_readme_acls(brokers: BrokerPool) -> None:
     """
@@ -408,7 +386,7 @@ def test_dlq_replay_needs_exactly_the_readme_acls(brokers: BrokerPool) -> None:
 
     async def grant(*acls: tuple[str, str, str]) -> None:
         for acl in acls:
-            await _allow(broker, *acl)
+            await allow(broker, "User:kyc-bridge", *acl)
 
     asyncio.run(grant(("Write", "topic", topic), ("Write", "topic", dlq), ("Read", "topic", dlq)))
     denied = kyc_bridge("dlq", "replay", env=env)

@@ -7,25 +7,19 @@ Read on the DLQ lets `kyc-bridge dlq replay` read it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ClusterAuthorizationFailedError, KafkaError
-from aiokafka.protocol.admin import CreateAclsRequest, DescribeAclsRequest
 
 from tests.kafka.clients import consume, produce
+from tests.support.acls import allow
 from tests.support.broker import Broker, BrokerPool
 
 pytestmark = pytest.mark.kafka
 
 TOPIC, DLQ = "kyc.events.v1", "kyc.events.dlq.v1"
 USERS = {"kyc-bridge": "bridge-secret", "onlooker": "onlooker-secret"}
-
-# Kafka's ACL codes (org.apache.kafka.common.acl / resource).
-_TOPIC, _LITERAL, _ALLOW, _ANY_HOST = 2, 3, 3, "*"
-_OPERATIONS = {"Read": 3, "Write": 4, "Describe": 8}
 
 
 @pytest.fixture(scope="module", name="acl_broker")
@@ -46,21 +40,6 @@ def _acl_broker(brokers: BrokerPool) -> Broker:
     return broker
 
 
-async def _allow(broker: Broker, principal: str, operation: str, topic: str) -> None:
-    """Add one ALLOW ACL on a topic and wait until the broker's authorizer has it."""
-    acl = (_TOPIC, topic, _LITERAL, principal, _ANY_HOST, _OPERATIONS[operation], _ALLOW)
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
-    await admin.start()
-    try:  # aiokafka has no public call for ACLs; its protocol classes have them
-        created = await admin._send_request(CreateAclsRequest(*acl))
-        assert [0] == [result[0] for result in created.creation_responses]
-        async with asyncio.timeout(10):
-            while not (await admin._send_request(DescribeAclsRequest(*acl))).resources:
-                await asyncio.sleep(0.05)
-    finally:
-        await admin.close()
-
-
 def _as(broker: Broker, user: str) -> dict[str, Any]:
     return {
         "security_protocol": "SASL_PLAINTEXT",
@@ -74,8 +53,8 @@ def _as(broker: Broker, user: str) -> dict[str, Any]:
 async def test_write_on_the_topics_is_all_the_producer_needs(acl_broker: Broker) -> None:
     """With Write on both topics and nothing on the cluster, idempotent writes succeed."""
     for topic in (TOPIC, DLQ):
-        await _allow(acl_broker, "User:kyc-bridge", "Write", topic)
-    await _allow(acl_broker, "User:kyc-bridge", "Read", DLQ)
+        await allow(acl_broker, "User:kyc-bridge", "Write", "topic", topic)
+    await allow(acl_broker, "User:kyc-bridge", "Read", "topic", DLQ)
     options = _as(acl_broker, "kyc-bridge")
 
     await produce(acl_broker.sasl_bootstrap, TOPIC, [b"event"], **options)
@@ -85,7 +64,7 @@ async def test_write_on_the_topics_is_all_the_producer_needs(acl_broker: Broker)
 
 async def test_describe_alone_is_not_enough(acl_broker: Broker) -> None:
     """Describe without Write is refused: the authorizer is really on in this test."""
-    await _allow(acl_broker, "User:onlooker", "Describe", TOPIC)
+    await allow(acl_broker, "User:onlooker", "Describe", "topic", TOPIC)
     with pytest.raises(KafkaError) as caught:
         await produce(acl_broker.sasl_bootstrap, TOPIC, [b"x"], **_as(acl_broker, "onlooker"))
     assert isinstance(caught.value, ClusterAuthorizationFailedError)
