@@ -14,15 +14,13 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.bridge_proc import free_port
+from tests.support.bridge_proc import free_port, wait_ready
 
 __all__ = [
     "ENGINE_TOOLS",
@@ -226,18 +224,18 @@ class BridgeContainer:
             podman(*args, self.image)
         if wait is None:
             return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.state()["Status"] != "running":
-                raise ContainerError(f"{self.name} exited early:\n{self.logs()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + wait, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.2)
-        raise ContainerError(f"{self.name} not ready:\n{self.logs()[-3000:]}")
+
+        def gone() -> str | None:
+            if self.state()["Status"] == "running":
+                return None
+            return f"{self.name} exited early:\n{self.logs()[-3000:]}"
+
+        try:
+            ready = wait_ready(self.url + wait, timeout, gone)
+        except RuntimeError as exc:
+            raise ContainerError(str(exc)) from None
+        if not ready:
+            raise ContainerError(f"{self.name} not ready:\n{self.logs()[-3000:]}")
 
     def state(self) -> dict[str, Any]:
         """`.State` of `podman container inspect` (Status, ExitCode, Health, ...)."""

@@ -153,8 +153,8 @@ async def test_poison_requests_do_not_stall_the_ones_after_them(
                 started = time.monotonic()
                 async with session.post(
                     bridge.url + "/webhooks/argos", data=payload(f"ok-{i}", 0), headers=HEADERS
-                ) as response:
-                    assert 200 == response.status
+                ) as response:  # 202 on a loaded machine: stored, Kafka's ack still due
+                    assert response.status in (200, 202)
                     good.append((await response.json())["event_id"])
                 assert time.monotonic() - started < 2.0
         records = await read_topic(kafka.bootstrap, topic, min_count=30)

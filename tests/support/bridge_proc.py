@@ -17,7 +17,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
 
-__all__ = ["BridgeProcess", "ConsumedRecord", "free_port", "read_topic"]
+__all__ = ["BridgeProcess", "ConsumedRecord", "free_port", "read_topic", "wait_ready"]
 
 
 def free_port() -> int:
@@ -25,6 +25,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float, gone: Callable[[], str | None]) -> bool:
+    """
+    Poll `url` until it answers 200 (True) or `timeout` passes (False).
+
+    `gone()` returns why the server can no longer answer (it exited), or None; the
+    reason is raised as RuntimeError.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (reason := gone()) is not None:
+            raise RuntimeError(reason)
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    return False
 
 
 @dataclass
@@ -55,7 +76,7 @@ class BridgeProcess:
             **self.env,
         }
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             [sys.executable, "-m", "bridge", "serve"],
             env=env,
             stdout=log,
@@ -63,18 +84,14 @@ class BridgeProcess:
             start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bridge exited early:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + wait, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"bridge not ready:\n{self.log_path.read_text()[-3000:]}")
+
+        def gone() -> str | None:
+            if process.poll() is None:
+                return None
+            return f"bridge exited early:\n{self.log_path.read_text()[-3000:]}"
+
+        if not wait_ready(self.url + wait, timeout, gone):
+            raise RuntimeError(f"bridge not ready:\n{self.log_path.read_text()[-3000:]}")
 
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; return the exit code."""
