@@ -212,7 +212,12 @@ class Ingest:
             except BaseException:
                 self.relay.release(event.event_id)
                 raise
-            if grant is not None and grant.record is not None and appended[0].record is not None:
+            if (
+                grant is not None
+                and grant.record is not None
+                and appended[0].record is not None
+                and planned.side.erase is None  # a new key erased at once is not adopted
+            ):
                 self.keys_adopt(grant, appended[0].record.seq)
             if appended[planned.index].outcome == "stored":
                 self._stored(planned)
@@ -258,7 +263,10 @@ class Ingest:
             and mode != "clear"
             and self._settings.pii.erase_on_delete
         ):
-            tombstones, kids = self.keys.erasure(draft.key) if self.keys else ([], [])
+            granted = grant.dek if grant is not None else None
+            tombstones, kids = (
+                self.keys.erasure(draft.key, granted=granted) if self.keys else ([], [])
+            )
             erasure = Erasure(tuple(tombstones), tuple(kids))
         keep_origin = origin is not None and (mode == "clear" or is_ciphertext(origin.body))
         planned = plan(

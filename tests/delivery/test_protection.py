@@ -172,6 +172,42 @@ async def test_delete_erases_every_data_key_of_the_submission(
     assert ["clear"] == [s["pii"] for s in later if s["event_type"] == "kyc.approved"]
 
 
+async def test_a_delete_that_is_the_first_webhook_of_its_submission_erases_its_own_key(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """
+    A `delete` for a submission without a data key yet: the new key its record is
+    encrypted with is tombstoned right after it and listed in kyc.erased, so the
+    record is unreadable; the next webhook of the submission gets a new key.
+    """
+    publisher = MemoryPublisher(partitions=1)
+    delete: JSONObject = {
+        "webhook_trigger": "delete",
+        "submission_id": "sub-f",
+        "account_email": "dpo@example.com",
+        "delete_time": "2025-06-01T04:12:09.733Z",
+    }
+    async for ingest in _ingest(tmp_path, publisher, "encrypt", kek_file):
+        await _accept(ingest, delete)
+        await _accept(ingest, _approved("sub-f", "2025-07-01T00:00:00.000Z"))
+        await _settled(ingest, publisher)
+    records = publisher.records(KEYS)
+    first, second = [parse_key_record(r.key, r.value).kid for r in records if r.value]
+    assert [f"sub-f/{first}".encode()] == [r.key for r in records if r.value is None]
+    events = _values(publisher, EVENTS)
+    (erased,) = [e["data"] for e in events if e["event_type"] == "kyc.erased"]
+    assert isinstance(erased, dict)
+    assert [first] == erased["key_ids"]
+    decryptor = Decryptor(JwksFileKek.from_file(kek_file))
+    for record in records:
+        decryptor.add_key_record(record.key, record.value)
+    seen = [await decryptor.decrypt_event(orjson.dumps(e)) for e in events]
+    assert [("kyc.delete", "erased"), ("kyc.erased", "clear"), ("kyc.approved", "clear")] == [
+        (s["event_type"], s["pii"]) for s in seen
+    ]
+    assert first != second
+
+
 async def test_the_state_topic_follows_acknowledged_events_and_stale_ones_change_nothing(
     tmp_path: Path,
 ) -> None:
