@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -99,6 +99,9 @@ class Ingest:
             protected=lambda project: self._modes.get(project or "", "clear") != "clear",
             kek=kek,
         )
+        # The compacted topics the bridge creates: untouched until created (or found).
+        owned = {settings.state_topic, *([settings.pii.keys_topic] if self.keys else [])}
+        self._owned_ready = asyncio.Event()
         self._serial: dict[str, tuple[asyncio.Lock, int]] = {}
         self._state_synced = asyncio.Event()
         self._states: OrderedDict[str, CurrentState | None] = OrderedDict()
@@ -108,6 +111,7 @@ class Ingest:
             on_delivered=self._delivered,
             on_rejected=self.dead_letters.replacement,
             on_crash=self.supervisor.crashed,
+            held=lambda topic: topic in owned and not self._owned_ready.is_set(),
             clock=clock,
         )
         self._backlog_logged = False
@@ -127,17 +131,20 @@ class Ingest:
         if self.keys is not None:
             keys = self.keys
             self.supervisor.spawn(
-                "keys-follower", lambda: follow_keys(self._publisher, self.spool, keys)
+                "keys-follower",
+                lambda: self._after_topics(lambda: follow_keys(self._publisher, self.spool, keys)),
             )
         self.supervisor.spawn(
             "state-follower",
-            lambda: follow_state(
-                self._publisher,
-                self.spool,
-                self._settings.state_topic,
-                republish=self._republish_state,
-                on_state=self._forget_state,
-                on_idle=self._state_synced.set,
+            lambda: self._after_topics(
+                lambda: follow_state(
+                    self._publisher,
+                    self.spool,
+                    self._settings.state_topic,
+                    republish=self._republish_state,
+                    on_state=self._forget_state,
+                    on_idle=self._state_synced.set,
+                )
             ),
         )
         log.info("spool.opened", events=self.spool.events, bytes=self.spool.bytes)
@@ -376,7 +383,11 @@ class Ingest:
     # ------------------------------------------------------------------ background tasks
 
     async def _ensure_topics(self) -> None:
-        """Create the compacted keys and state topics if they are missing (once)."""
+        """
+        Create the compacted keys and state topics if they are missing (once), then let
+        the relay and the followers use them: touching a missing topic before could
+        make a broker auto-create it uncompacted, and erasure would never complete.
+        """
         specs = [TopicSpec(self._settings.state_topic, configs=dict(COMPACTED))]
         if self.keys is not None:
             specs.append(TopicSpec(self._settings.pii.keys_topic, configs=dict(COMPACTED)))
@@ -385,9 +396,16 @@ class Ingest:
                 await self._publisher.ensure_topics(specs)
             except PublishError as exc:
                 if exc.unreachable:
-                    await asyncio.sleep(10.0)  # no cluster yet: try again
+                    await asyncio.sleep(_PROBE_INTERVAL_S)  # no cluster yet: try again
                     continue
-            return  # created, present, or refused (logged with the command to run)
+            break  # created, present, or refused (logged with the command to run)
+        self._owned_ready.set()
+        self.relay.wake()
+
+    async def _after_topics(self, follow: Callable[[], Awaitable[None]]) -> None:
+        """Run a follower of an owned topic once `_ensure_topics` is done with it."""
+        await self._owned_ready.wait()
+        await follow()
 
     async def _probe(self) -> None:
         """Ask the cluster for metadata on an interval: connects, reconnects, notices loss."""

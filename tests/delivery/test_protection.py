@@ -7,7 +7,7 @@ after each acknowledged event, stale events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from bridge.delivery.ingest import Ingest
 from bridge.events import EventFactory
 from bridge.metrics import Metrics
 from bridge.pii import Decryptor, JwksFileKek, parse_key_record
-from bridge.publish.memory import MemoryPublisher
+from bridge.publish import ReadRecord, TopicSpec
+from bridge.publish.memory import MemoryPublisher, MemoryReader
 from bridge.schemas import load_registry
 from bridge.state import CurrentState
 from bridge.types import JSONObject
@@ -206,6 +207,58 @@ async def test_a_delete_that_is_the_first_webhook_of_its_submission_erases_its_o
         (s["event_type"], s["pii"]) for s in seen
     ]
     assert first != second
+
+
+class SlowAdminPublisher(MemoryPublisher):
+    """
+    Like a broker with auto.create.topics.enable: asking for a missing topic's metadata
+    (partition_for, a reader's read) creates it with default configs; creating the
+    compacted topics waits for `release`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(partitions=1)
+        self.release = asyncio.Event()
+
+    def _touch(self, topic: str) -> None:
+        self.configs.setdefault(topic, {"cleanup.policy": "delete"})
+
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
+        self._touch(topic)
+        return await super().partition_for(topic, key, wait_s=wait_s)
+
+    def reader(self, topic: str) -> MemoryReader:
+        publisher = self
+
+        class Reader(MemoryReader):
+            async def read(self, timeout_s: float) -> list[ReadRecord]:
+                publisher._touch(topic)
+                return await super().read(timeout_s)
+
+        return Reader(self, topic)
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        await self.release.wait()
+        return await super().ensure_topics(specs)
+
+
+async def test_the_keys_and_state_topics_are_untouched_until_created_compacted(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """
+    Until the bridge has created its compacted topics, neither the relay nor the
+    followers ask for them (a broker would auto-create them uncompacted): the event
+    waits in the spool behind its key record; once created, everything is published.
+    """
+    publisher = SlowAdminPublisher()
+    async for ingest in _ingest(tmp_path, publisher, "encrypt", kek_file):
+        await _accept(ingest, _approved("sub-t", "2025-03-14T09:21:07.412Z"))
+        await asyncio.sleep(0.3)
+        assert ({EVENTS}, 2) == (set(publisher.configs), ingest.spool.events)
+        publisher.release.set()
+        await _settled(ingest, publisher)
+    assert {"compact"} == {publisher.configs[t]["cleanup.policy"] for t in (KEYS, STATE)}
+    assert [1, 1, 1] == [len(publisher.records(t)) for t in (KEYS, EVENTS, STATE)]
 
 
 async def test_the_state_topic_follows_acknowledged_events_and_stale_ones_change_nothing(
