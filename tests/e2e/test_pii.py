@@ -867,6 +867,7 @@ class Faults:
     topics: Topics
     events: list[ConsumedRecord]
     keys: list[ConsumedRecord]
+    dead: list[ConsumedRecord]
     decrypted: dict[tuple[int, int], JSONObject]  # (partition, offset) -> every copy
     exposure: Exposure
 
@@ -877,6 +878,7 @@ async def _run_faults(broker: Broker, workdir: Path, key: dict[str, str]) -> Fau
     # order in which they were written. The keys topic is created as the bridge would.
     append_time = {"message.timestamp.type": "LogAppendTime"}
     await broker.acreate_topic(topics.events, partitions=3, configs=append_time)
+    await broker.acreate_topic(topics.dlq)
     await broker.acreate_topic(
         topics.keys, partitions=3, configs={"cleanup.policy": "compact", **append_time}
     )
@@ -917,6 +919,7 @@ async def _run_faults(broker: Broker, workdir: Path, key: dict[str, str]) -> Fau
         exposure.add("bridge log", bridge.logs())
     events = await read_to_end(broker.bootstrap, topics.events)
     keys = await read_to_end(broker.bootstrap, topics.keys)
+    dead = await read_to_end(broker.bootstrap, topics.dlq)
     kek = JwksFileKek.from_file(kek_path)
     decryptor = Decryptor(kek)
     for record in keys:
@@ -926,7 +929,7 @@ async def _run_faults(broker: Broker, workdir: Path, key: dict[str, str]) -> Fau
     }
     exposure.secrets |= {f"{sid}@example.com" for sid in stream.acked}
     exposure.secrets |= {TOKEN, key["k"]} | await data_key_secrets(keys, kek)
-    return Faults(stream, broker.bootstrap, topics, events, keys, decrypted, exposure)
+    return Faults(stream, broker.bootstrap, topics, events, keys, dead, decrypted, exposure)
 
 
 @pytest.fixture(scope="module", name="faults")
@@ -952,8 +955,14 @@ async def test_every_acknowledged_event_decrypts_after_an_outage_and_sigkills(
     assert 720 == stream.acked_count
     assert stream.statuses.get(202, 0) > 0, "the outage never pushed anything through the spool"
     assert stream.errors > 0, "the kills never interrupted a request"
-    pii = {event["pii"] for event in faults.decrypted.values()}
-    assert {"clear"} == pii
+    assert [] == faults.dead  # no key record or event was refused for good
+    known = {r.kid for r in live_key_records(faults.keys)}
+    unreadable = [
+        (r.partition, r.offset, r.key, _kid(r), _kid(r) in known)
+        for r in faults.events
+        if faults.decrypted[(r.partition, r.offset)]["pii"] != "clear"
+    ]
+    assert [] == unreadable
 
     def step_of(record: ConsumedRecord) -> int:
         raw = faults.decrypted[(record.partition, record.offset)]["raw"]
@@ -961,6 +970,11 @@ async def test_every_acknowledged_event_decrypts_after_an_outage_and_sigkills(
         return int(str(raw["x_step"]))
 
     await verify(stream, faults.bootstrap, faults.topics.events, step_of=step_of)
+
+
+def _kid(record: ConsumedRecord) -> str:
+    """The data key id of a protected record."""
+    return str(parse_compact(orjson.loads(record.value or b"{}")["protected"]).header["kid"])
 
 
 def test_no_record_is_appended_before_its_key_record(faults: Faults) -> None:
@@ -971,8 +985,7 @@ def test_no_record_is_appended_before_its_key_record(faults: Faults) -> None:
         appended[kid] = appended.get(kid) or record.timestamp
     late = []
     for record in faults.events:
-        header = parse_compact(orjson.loads(record.value or b"{}")["protected"]).header
-        if appended[str(header["kid"])] > record.timestamp:
+        if appended[_kid(record)] > record.timestamp:
             late.append((record.partition, record.offset))
     assert [] == late
 

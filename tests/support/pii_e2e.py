@@ -22,7 +22,8 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bridge.delivery.spool import database_path
 from bridge.events import EventFactory
@@ -264,31 +265,49 @@ def canaries(clear_events: Iterable[JSONObject]) -> set[str]:
     return {v for v in personal - clear if len(v) >= _MIN_CANARY}
 
 
+async def _partitions(bootstrap: str, topic: str) -> list[int]:
+    """Return the partition ids of `topic`, waiting until it exists."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while True:
+            (described,) = await admin.describe_topics([topic])
+            if described["error_code"] == 0 and described["partitions"]:
+                return sorted(int(p["partition"]) for p in described["partitions"])
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 async def read_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list[ConsumedRecord]:
-    """Read every record of `topic` up to the end offsets it has now, in offset order."""
+    """
+    Read every record of `topic` up to the end offsets it has now, ordered by partition
+    and offset. The partitions are assigned explicitly: a subscription may be assigned
+    again when metadata changes, which resets positions.
+    """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     records: list[ConsumedRecord] = []
     try:
         async with asyncio.timeout(timeout):
-            while topic not in await consumer.topics():
-                await asyncio.sleep(0.2)
-            consumer.subscribe([topic])  # no group: every partition is assigned
-            while not consumer.assignment():
-                await asyncio.sleep(0.05)
-            tps = sorted(consumer.assignment())
+            tps = [TopicPartition(topic, p) for p in await _partitions(bootstrap, topic)]
+            consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
             while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-                batch = await consumer.getmany(timeout_ms=500)
+                batch = await consumer.getmany(*tps, timeout_ms=500)
                 for items in batch.values():
                     records.extend(
                         ConsumedRecord(
                             r.partition, r.offset, r.key, r.value, dict(r.headers), r.timestamp
                         )
                         for r in items
+                        if r.offset < ends[TopicPartition(topic, r.partition)]
                     )
     finally:
         await consumer.stop()
