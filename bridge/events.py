@@ -322,7 +322,8 @@ class EventFactory:
     ) -> Event:
         """
         The `kyc.erased` event of a subject whose data keys were erased (no personal data);
-        its id derives from the subject and what caused the erasure.
+        its id derives from the subject and what caused the erasure. Its channel is
+        "operator" for `kyc-bridge pii erase`, else "webhook" (ARGOS sent `delete`).
 
         Raises:
             SchemaValidationError: the event does not match `kyc.erased.v1` (a bug).
@@ -348,7 +349,11 @@ class EventFactory:
             "subject": subject,
             "occurred_at": at,
             "received_at": at,
-            "source": {**PROVIDER, "project": project, "channel": "webhook"},
+            "source": {
+                **PROVIDER,
+                "project": project,
+                "channel": "operator" if reason == "operator" else "webhook",
+            },
             "encrypted": False,
             "pii": "clear",
             "stale": False,

@@ -216,3 +216,29 @@ def test_docs_example_record_is_current() -> None:
     )
     assert documented == _value(event)
     assert f"ce_id           {event.event_id}" in docs
+
+
+@pytest.mark.parametrize(
+    ("reason", "channel", "delete_event_id"),
+    [
+        ("argos_delete", "webhook", "621e3c05-6179-8fe0-b5c0-1ec1d43b5c1f"),
+        ("operator", "operator", None),
+    ],
+)
+def test_erased_event_names_the_channel_of_its_cause(
+    reason: str, channel: str, delete_event_id: str | None
+) -> None:
+    """kyc.erased validates for both causes: an operator's erasure has channel "operator"."""
+    event = FACTORY.erased(
+        subject="8a0c2e4f-5b7d-4f91-a3c5-e7f9b1d3a5c8",
+        project="acme",
+        reason="operator" if reason == "operator" else "argos_delete",
+        erased_at=RECEIVED,
+        key_ids=["ZXhhbXBsZS1kZWstMDAwMQ"],
+        delete_event_id=delete_event_id,
+    )
+    value = _value(event)
+    source, data = value["source"], value["data"]
+    assert isinstance(source, dict)
+    assert isinstance(data, dict)
+    assert (channel, reason) == (source["channel"], data["reason"])

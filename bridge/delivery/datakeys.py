@@ -116,12 +116,19 @@ class DataKeys:
         while len(self._cache) > self._size:
             self._cache.popitem(last=False)
 
-    def erasure(self, subject: str) -> tuple[list[Entry], list[str]]:
-        """Return a tombstone for every live DEK of `subject` (all replicas'), and their kids."""
+    def erasure(
+        self, subject: str, *, granted: DataKey | None = None
+    ) -> tuple[list[Entry], list[str]]:
+        """
+        Return a tombstone for every live DEK of `subject` (all replicas'), and their kids.
+        `granted` is the DEK the erasing record itself is encrypted with: when it is new
+        (its key record is appended with the tombstones) it is stored nowhere yet.
+        """
         kids = [row.kid for row in self._spool.side.keys(subject) if not row.erased]
         cached = self._cache.get(subject)
-        if cached is not None and cached[0].kid not in kids:
-            kids.append(cached[0].kid)
+        for dek in (cached[0] if cached else None, granted):
+            if dek is not None and dek.kid not in kids:
+                kids.append(dek.kid)
         self.forget(subject)
         tombstones = [
             Entry(f"erase:{kid}", self._topic, Record(key_record_key(subject, kid), None))

@@ -24,7 +24,7 @@ import contextlib
 import itertools
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -101,6 +101,9 @@ class Ingest:
             protected=lambda project: self._modes.get(project or "", "clear") != "clear",
             kek=kek,
         )
+        # The compacted topics the bridge creates: untouched until created (or found).
+        owned = {settings.state_topic, *([settings.pii.keys_topic] if self.keys else [])}
+        self._owned_ready = asyncio.Event()
         self._serial: dict[str, tuple[asyncio.Lock, int]] = {}
         self._state_synced = asyncio.Event()
         #: names this process in the state records it writes (its follower skips them)
@@ -111,6 +114,7 @@ class Ingest:
             on_delivered=self._delivered,
             on_rejected=self.dead_letters.replacement,
             on_crash=self.supervisor.crashed,
+            held=lambda topic: topic in owned and not self._owned_ready.is_set(),
             clock=clock,
         )
         self._backlog_logged = False
@@ -130,17 +134,20 @@ class Ingest:
         if self.keys is not None:
             keys = self.keys
             self.supervisor.spawn(
-                "keys-follower", lambda: follow_keys(self._publisher, self.spool, keys)
+                "keys-follower",
+                lambda: self._after_topics(lambda: follow_keys(self._publisher, self.spool, keys)),
             )
         self.supervisor.spawn(
             "state-follower",
-            lambda: follow_state(
-                self._publisher,
-                self.spool,
-                self._settings.state_topic,
-                republish=self._republish_state,
-                on_idle=self._state_synced.set,
-                replica=self.replica,
+            lambda: self._after_topics(
+                lambda: follow_state(
+                    self._publisher,
+                    self.spool,
+                    self._settings.state_topic,
+                    republish=self._republish_state,
+                    on_idle=self._state_synced.set,
+                    replica=self.replica,
+                )
             ),
         )
         log.info("spool.opened", events=self.spool.events, bytes=self.spool.bytes)
@@ -217,7 +224,12 @@ class Ingest:
             except BaseException:
                 self.relay.release(event.event_id)
                 raise
-            if grant is not None and grant.record is not None and appended[0].record is not None:
+            if (
+                grant is not None
+                and grant.record is not None
+                and appended[0].record is not None
+                and planned.side.erase is None  # a new key erased at once is not adopted
+            ):
                 self.keys_adopt(grant, appended[0].record.seq)
             if appended[planned.index].stale:
                 self._metrics.stale_events.labels(event.event_type).inc()
@@ -262,7 +274,10 @@ class Ingest:
             and mode != "clear"
             and self._settings.pii.erase_on_delete
         ):
-            tombstones, kids = self.keys.erasure(draft.key) if self.keys else ([], [])
+            granted = grant.dek if grant is not None else None
+            tombstones, kids = (
+                self.keys.erasure(draft.key, granted=granted) if self.keys else ([], [])
+            )
             erasure = Erasure(tuple(tombstones), tuple(kids))
         keep_origin = origin is not None and (mode == "clear" or is_ciphertext(origin.body))
         planned = plan(
@@ -348,7 +363,11 @@ class Ingest:
     # ------------------------------------------------------------------ background tasks
 
     async def _ensure_topics(self) -> None:
-        """Create the compacted keys and state topics if they are missing (once)."""
+        """
+        Create the compacted keys and state topics if they are missing (once), then let
+        the relay and the followers use them: touching a missing topic before could
+        make a broker auto-create it uncompacted, and erasure would never complete.
+        """
         specs = [TopicSpec(self._settings.state_topic, configs=dict(COMPACTED))]
         if self.keys is not None:
             specs.append(TopicSpec(self._settings.pii.keys_topic, configs=dict(COMPACTED)))
@@ -357,9 +376,16 @@ class Ingest:
                 await self._publisher.ensure_topics(specs)
             except PublishError as exc:
                 if exc.unreachable:
-                    await asyncio.sleep(10.0)  # no cluster yet: try again
+                    await asyncio.sleep(_PROBE_INTERVAL_S)  # no cluster yet: try again
                     continue
-            return  # created, present, or refused (logged with the command to run)
+            break  # created, present, or refused (logged with the command to run)
+        self._owned_ready.set()
+        self.relay.wake()
+
+    async def _after_topics(self, follow: Callable[[], Awaitable[None]]) -> None:
+        """Run a follower of an owned topic once `_ensure_topics` is done with it."""
+        await self._owned_ready.wait()
+        await follow()
 
     async def _probe(self) -> None:
         """Ask the cluster for metadata on an interval: connects, reconnects, notices loss."""

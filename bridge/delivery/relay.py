@@ -13,6 +13,11 @@ is encrypted with, or the event a state record describes), also across
 outages and restarts: `s` is acknowledged once it is below the lowest seq of
 its topic still held in memory or on disk.
 
+Held topics: a topic the caller holds (`held(topic)` true; the compacted topics
+the bridge creates itself, until it has) is not asked for metadata and not
+published to: asking a broker with `auto.create.topics.enable` for a missing
+topic's metadata creates it with the broker's defaults. `wake()` once released.
+
 Isolation and memory: each topic has its own feed with its own budget of
 records and bytes. A topic Kafka cannot resolve (missing, denied) fills only
 its own budget; beyond a budget, records stay on disk and are read back, per
@@ -91,6 +96,7 @@ class Relay:
         on_delivered: DeliveredHook,
         on_rejected: RejectedHook,
         on_crash: CrashHook | None = None,
+        held: Callable[[str], bool] = lambda topic: False,
         batch_max_records: int = 500,
         batch_max_bytes: int = 512 * 1024,
         topic_buffer_records: int = 2_000,
@@ -102,6 +108,7 @@ class Relay:
         self._on_delivered = on_delivered
         self._on_rejected = on_rejected
         self._on_crash = on_crash or _log_crash
+        self._held = held
         self._batch_records = batch_max_records
         self._batch_bytes = min(batch_max_bytes, publisher.max_batch_bytes)
         self._limit = topic_buffer_records
@@ -133,6 +140,10 @@ class Relay:
         future = self._waiters.pop(event_id, None)
         if future is not None and not future.done():
             future.cancel()
+
+    def wake(self) -> None:
+        """Look at every feed again (e.g. a held topic was released)."""
+        self._wake.set()
 
     @property
     def backlog(self) -> int:
@@ -272,6 +283,8 @@ class Relay:
 
     async def _assign(self, feed: _Feed) -> None:
         """Move a feed's records into their partition lanes, in order."""
+        if self._held(feed.topic):
+            return  # no metadata request: it could create the topic (module docstring)
         now = asyncio.get_running_loop().time()
         if feed.retry_at > now:
             self._wake_at(feed.retry_at)

@@ -255,7 +255,11 @@ class KafkaPublisher:
         with translate_kafka_errors():
             partitions = producer.client.cluster.partitions_for_topic(topic)
             if not partitions:
-                request = producer.client.add_topic(topic)  # ask for its metadata
+                # Ask again on every call: `add_topic` requests metadata only the first
+                # time it sees a topic, and a topic that came back without partitions
+                # (just created, no leader yet) would wait for the periodic refresh.
+                producer.client.add_topic(topic)
+                request = producer.client.force_metadata_update()
                 if wait_s > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(request), wait_s)

@@ -7,6 +7,7 @@ after each acknowledged event, stale events.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import pytest
 from bridge.config import load_settings
 from bridge.delivery.ingest import Ingest
 from bridge.pii import Decryptor, JwksFileKek, parse_key_record
-from bridge.publish.memory import MemoryPublisher
+from bridge.publish import ReadRecord, TopicSpec
+from bridge.publish.memory import MemoryPublisher, MemoryReader
 from bridge.state import CurrentState
 from bridge.types import JSONObject
 from tests.delivery.running import FACTORY, RECEIVED, accept, running
@@ -151,6 +153,94 @@ async def test_delete_erases_every_data_key_of_the_submission(
     assert ("sub-keep", "kyc.approved", "clear") in by_subject
     later = [s for s in seen if s["subject"] == "sub-d" and str(s.get("occurred_at")) > "2025-06"]
     assert ["clear"] == [s["pii"] for s in later if s["event_type"] == "kyc.approved"]
+
+
+async def test_a_delete_that_is_the_first_webhook_of_its_submission_erases_its_own_key(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """
+    A `delete` for a submission without a data key yet: the new key its record is
+    encrypted with is tombstoned right after it and listed in kyc.erased, so the
+    record is unreadable; the next webhook of the submission gets a new key.
+    """
+    publisher = MemoryPublisher(partitions=1)
+    delete: JSONObject = {
+        "webhook_trigger": "delete",
+        "submission_id": "sub-f",
+        "account_email": "dpo@example.com",
+        "delete_time": "2025-06-01T04:12:09.733Z",
+    }
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        await accept(ingest, delete)
+        await accept(ingest, _approved("sub-f", "2025-07-01T00:00:00.000Z"))
+        await _settled(ingest, publisher)
+    records = publisher.records(KEYS)
+    first, second = [parse_key_record(r.key, r.value).kid for r in records if r.value]
+    assert [f"sub-f/{first}".encode()] == [r.key for r in records if r.value is None]
+    events = _values(publisher, EVENTS)
+    (erased,) = [e["data"] for e in events if e["event_type"] == "kyc.erased"]
+    assert isinstance(erased, dict)
+    assert [first] == erased["key_ids"]
+    decryptor = Decryptor(JwksFileKek.from_file(kek_file))
+    for record in records:
+        decryptor.add_key_record(record.key, record.value)
+    seen = [await decryptor.decrypt_event(orjson.dumps(e)) for e in events]
+    assert [("kyc.delete", "erased"), ("kyc.erased", "clear"), ("kyc.approved", "clear")] == [
+        (s["event_type"], s["pii"]) for s in seen
+    ]
+    assert first != second
+
+
+class SlowAdminPublisher(MemoryPublisher):
+    """
+    Like a broker with auto.create.topics.enable: asking for a missing topic's metadata
+    (partition_for, a reader's read) creates it with default configs; creating the
+    compacted topics waits for `release`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(partitions=1)
+        self.release = asyncio.Event()
+
+    def _touch(self, topic: str) -> None:
+        self.configs.setdefault(topic, {"cleanup.policy": "delete"})
+
+    async def partition_for(self, topic: str, key: bytes, *, wait_s: float = 0.0) -> int:
+        self._touch(topic)
+        return await super().partition_for(topic, key, wait_s=wait_s)
+
+    def reader(self, topic: str) -> MemoryReader:
+        publisher = self
+
+        class Reader(MemoryReader):
+            async def read(self, timeout_s: float) -> list[ReadRecord]:
+                publisher._touch(topic)
+                return await super().read(timeout_s)
+
+        return Reader(self, topic)
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        await self.release.wait()
+        return await super().ensure_topics(specs)
+
+
+async def test_the_keys_and_state_topics_are_untouched_until_created_compacted(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """
+    Until the bridge has created its compacted topics, neither the relay nor the
+    followers ask for them (a broker would auto-create them uncompacted): the event
+    waits in the spool behind its key record; once created, everything is published.
+    """
+    publisher = SlowAdminPublisher()
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        await accept(ingest, _approved("sub-t", "2025-03-14T09:21:07.412Z"))
+        await asyncio.sleep(0.3)
+        assert ({EVENTS}, 2) == (set(publisher.configs), ingest.spool.events)
+        publisher.release.set()
+        await _settled(ingest, publisher)
+    assert {"compact"} == {publisher.configs[t]["cleanup.policy"] for t in (KEYS, STATE)}
+    assert [1, 1, 1] == [len(publisher.records(t)) for t in (KEYS, EVENTS, STATE)]
 
 
 async def test_the_state_topic_follows_acknowledged_events_and_stale_ones_change_nothing(

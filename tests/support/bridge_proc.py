@@ -129,6 +129,7 @@ class ConsumedRecord:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+    timestamp: int = -1  # ms: CreateTime, or LogAppendTime when the topic is set so
 
 
 async def read_topic(
@@ -165,7 +166,9 @@ async def read_topic(
             ] = await consumer.getmany(timeout_ms=500)
             for items in batch.values():
                 records.extend(
-                    ConsumedRecord(r.partition, r.offset, r.key, r.value, dict(r.headers))
+                    ConsumedRecord(
+                        r.partition, r.offset, r.key, r.value, dict(r.headers), r.timestamp
+                    )
                     for r in items
                 )
     finally:

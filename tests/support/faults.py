@@ -25,6 +25,7 @@ __all__ = [
     "Stream",
     "make_bridge",
     "payload",
+    "raw_step",
     "spool_empty",
     "verify",
     "wait_until",
@@ -94,8 +95,22 @@ class Stream:
         return sum(len(ids) for ids in self.acked.values())
 
 
-async def verify(stream: Stream, bootstrap: str, topic: str) -> None:
-    """Every acknowledged id is on the topic; per submission, first copies in order."""
+def raw_step(record: ConsumedRecord) -> int:
+    """The `x_step` of a clear record's raw payload."""
+    return int(orjson.loads(record.value or b"{}")["raw"]["x_step"])
+
+
+async def verify(
+    stream: Stream,
+    bootstrap: str,
+    topic: str,
+    *,
+    step_of: Callable[[ConsumedRecord], int] = raw_step,
+) -> None:
+    """
+    Every acknowledged id is on the topic; per submission, first copies in order.
+    `step_of` reads a record's step (protected records: from the decrypted raw).
+    """
     wanted = {i for ids in stream.acked.values() for i in ids}
 
     def complete(records: list[ConsumedRecord]) -> bool:
@@ -109,7 +124,7 @@ async def verify(stream: Stream, bootstrap: str, topic: str) -> None:
         if event_id in first_seen:
             continue  # a duplicate copy (same ce_id) after a retry: allowed
         first_seen[event_id] = (r.partition, r.offset)
-        step = orjson.loads(r.value or b"{}")["raw"]["x_step"]
+        step = step_of(r)
         by_key.setdefault(r.key or b"", []).append((step, event_id))
     missing = wanted - set(first_seen)
     assert set() == missing, f"{len(missing)} acknowledged events missing from Kafka"
