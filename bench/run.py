@@ -224,7 +224,6 @@ class Context:
     broker: Broker
     pool_path: Path
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    seeds: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
 
 def run_load(ctx: Context, server: Server, run: str, *, rate: float | None) -> JSONObject:
@@ -237,10 +236,7 @@ def run_load(ctx: Context, server: Server, run: str, *, rate: float | None) -> J
     cmd += ["--ids-out", str(ids), "--connections", str(opts.connections)]
     cmd += ["--duration", str(opts.duration), "--warmup", str(opts.warmup)]
     cmd += ["--rate", str(rate)] if rate else []
-    if bridge:
-        cmd += ["--fresh-seed", str(next(ctx.seeds)), "--api-key", API_KEY]
-    else:
-        cmd += ["--cycle"]
+    cmd += ["--variants", "--api-key", API_KEY] if bridge else ["--cycle"]
     mode = f"{rate:g} req/s" if rate else "saturating"
     say(f"{run}: {mode}, {opts.connections} connections")
     client = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=REPO)
