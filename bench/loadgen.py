@@ -4,69 +4,116 @@ not the server's:
 
     python -m bench.loadgen --url URL --payloads FILE --out RESULT.json
         [--connections 64] [--duration 20] [--rate R] [--warmup 2]
-        [--ids-out IDS.txt] [--cycle | --fresh-seed N]
+        [--ids-out IDS.txt] [--samples-out SAMPLES.bin]
+        [--cycle | --variants [--api-key KEY]] [--stop-on-full]
 
 `--payloads` holds one request body per line (see `bench.run`). Saturating
 mode (no `--rate`): every connection sends as soon as its previous answer
 arrived. Fixed-rate mode: an open-loop schedule, latency measured from each
 request's scheduled send time (no coordinated omission). It prints
 `measure-start` / `measure-end` on stdout around the measured window (after
-the warm-up), so the caller samples server CPU over exactly that window.
+the warm-up), so the caller samples server CPU over exactly that window;
+SIGUSR1 ends the measured window early (in-flight requests are awaited);
+`--samples-out` keeps every measured request (`bench.stats.Samples`) so the
+caller can cut the window at moments of its own.
 
 When the pool runs out, `--cycle` starts over (fine for the ceilings, which do
-not deduplicate), `--fresh-seed` generates new payloads live with
-`bridge.commands.simulate` (the bridge deduplicates by content, so its runs need
-distinct bodies); the result counts both.
+not deduplicate); `--variants` makes every further pass distinct for the
+bridge, which deduplicates by content: pass N rewrites each body's submission
+id (or token id) to a UUID derived from N and the original, so submission
+lifecycles stay whole, and re-encrypts the encrypted ones with `--api-key`.
+That costs the load generator ~30 µs per body, far less than generating new
+payloads. `--stop-on-full` ends the run at the first 503 `spool_full`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
-from bridge.commands.simulate import SimulationReport, send, webhooks
-from bridge.types import JSONObject
+from bench.engine import Recorder, drive
+from bench.stats import summarize
+from bridge.crypto import decrypt, encrypt
+from bridge.types import JSONObject, JSONValue
 
-__all__ = ["main"]
+__all__ = ["main", "variant"]
+
+_NAMESPACE = uuid.UUID("6f1c52de-5c8e-4a57-9f0e-0d7d1b3a6c11")
+_ID_FIELDS = ("submission_id", "token_id", "auth_id")
+
+
+def _swap_id(plain: bytes, number: int) -> bytes | None:
+    """Replace the first submission (else token or auth) id in compact JSON; None if none."""
+    for name in _ID_FIELDS:
+        marker = b'"' + name.encode() + b'":"'
+        at = plain.find(marker)
+        if at < 0:
+            continue
+        begin = at + len(marker)
+        end = plain.index(b'"', begin)
+        old = plain[begin:end].decode()
+        new = str(uuid.uuid5(_NAMESPACE, f"{number}:{old}")).encode()
+        return plain[:begin] + new + plain[end:]
+    return None
+
+
+def variant(body: bytes, number: int, api_key: str | None) -> bytes:
+    """
+    Return pass `number` of `body` (compact JSON, as `bridge.commands.simulate`
+    writes it): its submission id (else token or auth id) replaced by a UUID
+    derived from `number` and the original, re-encrypted under `api_key` when
+    `body` is ARGOS' encrypted envelope.
+
+    Raises:
+        ValueError: the body has no id to rewrite, or is encrypted and no key is given.
+    """
+    encrypted = body.startswith(b'{"data":"')
+    if encrypted and api_key is None:
+        raise ValueError("an encrypted payload needs --api-key to make variants")
+    plain = decrypt(orjson.loads(body)["data"], [str(api_key)]) if encrypted else body
+    swapped = _swap_id(plain, number)
+    if swapped is None:
+        raise ValueError("a payload has no submission, token or auth id")
+    return orjson.dumps({"data": encrypt(swapped, str(api_key))}) if encrypted else swapped
 
 
 class _Bodies:
-    """Iterates the pool, then cycles or generates fresh payloads; counts both."""
+    """Iterates the pool, then cycles it or makes variants of it; counts both."""
 
-    def __init__(
-        self, pool: list[bytes], *, cycle: bool, fresh_seed: int | None, api_key: str | None
-    ) -> None:
+    def __init__(self, pool: list[bytes], *, cycle: bool, variants: bool, api_key: str | None):
+        if not pool:
+            raise ValueError("the payload pool is empty")
         self._pool = pool
         self._cycle = cycle
-        self._fresh = (
-            webhooks(fresh_seed, encrypt_with=api_key, encrypted_share=0.3)
-            if fresh_seed is not None
-            else None
-        )
+        self._variants = variants
+        self._api_key = api_key
         self.index = 0
         self.reused = 0
-        self.generated = 0
+        self.made = 0
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        position = self.index
+        passes, position = divmod(self.index, len(self._pool))
         self.index += 1
-        if position < len(self._pool):
-            return self._pool[position]
-        if self._fresh is not None:
-            self.generated += 1
-            return next(self._fresh).body
-        if not self._cycle or not self._pool:
-            raise RuntimeError("payload pool exhausted (use --cycle or --fresh-seed)")
+        body = self._pool[position]
+        if passes == 0:
+            return body
+        if self._variants:
+            self.made += 1
+            return variant(body, passes, self._api_key)
+        if not self._cycle:
+            raise RuntimeError("payload pool exhausted (use --cycle or --variants)")
         self.reused += 1
-        return self._pool[position % len(self._pool)]
+        return body
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,13 +122,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--payloads", type=Path, required=True, help="one body per line")
     parser.add_argument("--out", type=Path, required=True, help="result JSON file")
     parser.add_argument("--ids-out", type=Path, help="write acknowledged event ids here")
+    parser.add_argument("--samples-out", type=Path, help="write the measured requests here")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--rate", type=float, help="requests/s (open loop); default: saturate")
     parser.add_argument("--warmup", type=float, default=2.0, help="saturating warm-up seconds")
-    parser.add_argument("--cycle", action="store_true", help="reuse the pool when exhausted")
-    parser.add_argument("--fresh-seed", type=int, help="generate live payloads when exhausted")
-    parser.add_argument("--api-key", help="encrypt 30%% of live-generated payloads with it")
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument("--cycle", action="store_true", help="reuse the pool when exhausted")
+    reuse.add_argument("--variants", action="store_true", help="distinct variants of the pool")
+    parser.add_argument("--api-key", help="re-encrypt variants of encrypted bodies with it")
+    parser.add_argument("--stop-on-full", action="store_true", help="stop at 503 spool_full")
     return parser
 
 
@@ -92,44 +142,53 @@ def _marker(text: str) -> None:
 
 async def _run(args: argparse.Namespace) -> JSONObject:
     pool = [line for line in args.payloads.read_bytes().split(b"\n") if line]
-    bodies = _Bodies(pool, cycle=args.cycle, fresh_seed=args.fresh_seed, api_key=args.api_key)
+    bodies = _Bodies(pool, cycle=args.cycle, variants=args.variants, api_key=args.api_key)
     ids: list[str] = []
-    warmup: SimulationReport | None = None
+    warmup: Recorder | None = None
     if args.warmup > 0:
-        warmup = await send(
+        warmup = await drive(
             args.url,
             bodies,
             rate=None,
-            count=None,
             duration_s=args.warmup,
             concurrency=args.connections,
-            collect_ids=True,
+            stop_on_full=args.stop_on_full,
         )
-        ids.extend(warmup.acked_ids)
+        ids.extend(warmup.ids)
+    finish = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, finish.set)
     _marker("measure-start")
-    report = await send(
+    measured = await drive(
         args.url,
         bodies,
         rate=args.rate,
-        count=None,
         duration_s=args.duration,
         concurrency=args.connections,
-        collect_ids=True,
+        stop_on_full=args.stop_on_full,
+        stop=finish,
     )
     _marker("measure-end")
-    ids.extend(report.acked_ids)
+    ids.extend(measured.ids)
     if args.ids_out is not None:
         args.ids_out.write_text("".join(f"{i}\n" for i in ids))
-    result = report.as_json()
+    if args.samples_out is not None:
+        measured.samples.dump(args.samples_out)
+    result = summarize(measured.samples, elapsed_s=measured.elapsed_s)
+    warm: JSONValue = None
+    if warmup is not None:
+        warm = summarize(warmup.samples, elapsed_s=warmup.elapsed_s)
     result |= {
         "mode": "fixed-rate" if args.rate else "saturating",
         "rate": args.rate,
         "connections": args.connections,
+        "error_kinds": dict(measured.error_kinds),
+        "spool_full": measured.spool_full,
+        "started_at": measured.started_at,
         "pool": len(pool),
         "pool_reused": bodies.reused,
-        "generated_live": bodies.generated,
+        "variants": bodies.made,
         "acked_ids": len(ids),
-        "warmup": warmup.as_json() if warmup is not None else None,
+        "warmup": warm,
     }
     return result
 

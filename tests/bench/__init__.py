@@ -1,0 +1,1 @@
+"""Tests of the benchmark's pure parts (bench/): samples, variants, targets, profiles."""
