@@ -2,7 +2,7 @@
 End-to-end benchmark of the bridge against a real local Kafka broker.
 
     python -m bench.run [--duration 20] [--rate 1000] [--connections 64]
-                        [--quick] [--skip-fill] [--profile] [--keep]
+                        [--quick] [--skip-fill] [--profile] [--keep] [--only RUNS]
 
 One broker (KRaft, 1 GB heap, 6-partition topics) serves the whole run. Every
 scenario drives its target with `bench.loadgen` in a separate process, using
@@ -45,6 +45,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -54,7 +56,7 @@ import psutil
 from bench.fill import fill_run
 from bench.procs import API_KEY, REPO, say
 from bench.report import comparisons, render, targets
-from bench.scenarios import Context, Options, bridge_run, ceiling_run, outage_run
+from bench.scenarios import Context, Options, PiiMode, bridge_run, ceiling_run, outage_run
 from bridge.commands.simulate import webhooks
 from bridge.types import JSONObject, JSONValue
 from tests.support.broker import BrokerPool, ensure_libs
@@ -148,6 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         "--profile", action="store_true", help="py-spy the saturated bridge (clear and encrypt)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, spools)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated runs to do (e.g. saturating-bridge,spooled-bridge); default all",
+    )
     return parser
 
 
@@ -168,22 +175,29 @@ def _options(args: argparse.Namespace) -> Options:
     )
 
 
-def _scenarios(ctx: Context) -> dict[str, JSONObject]:
-    runs: dict[str, JSONObject] = {}
+def _scenarios(ctx: Context, only: set[str]) -> dict[str, JSONObject]:
+    plan: list[tuple[str, Callable[[], JSONObject]]] = []
     for scenario, rate in (("saturating", None), ("fixed", ctx.options.rate)):
         for kind in ("bare", "passthrough"):
-            runs[f"{scenario}-{kind}"] = ceiling_run(ctx, kind, scenario, rate=rate)
-        runs[f"{scenario}-bridge"] = bridge_run(ctx, scenario, rate=rate, pii="clear")
-        runs[f"{scenario}-encrypt"] = bridge_run(ctx, scenario, rate=rate, pii="encrypt")
-    runs["spooled-bridge"] = outage_run(ctx)
+            plan.append(
+                (f"{scenario}-{kind}", partial(ceiling_run, ctx, kind, scenario, rate=rate))
+            )
+        modes: tuple[tuple[str, PiiMode], ...] = (("bridge", "clear"), ("encrypt", "encrypt"))
+        for name, pii in modes:
+            plan.append(
+                (f"{scenario}-{name}", partial(bridge_run, ctx, scenario, rate=rate, pii=pii))
+            )
+    plan.append(("spooled-bridge", partial(outage_run, ctx)))
     if ctx.options.fill:
-        runs["fill-bridge"] = fill_run(ctx)
-    return runs
+        plan.append(("fill-bridge", partial(fill_run, ctx)))
+    return {name: run() for name, run in plan if not only or name in only}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run every scenario; print the report; exit 1 on any lost event."""
-    options = _options(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    options = _options(args)
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
     started = time.monotonic()
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kyc-bench-"))
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 broker.create_topic(f"{topic}.dlq", PARTITIONS)
             pool_ready.wait()
             ctx = Context(options, work, broker, pool_path, work / "kek.jwks.json")
-            runs = _scenarios(ctx)
+            runs = _scenarios(ctx, only)
     finally:
         if not options.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -29,7 +29,7 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 from aiokafka.helpers import create_ssl_context
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 
 from bridge.config import KafkaSettings
 from bridge.errors import BridgeError, ConfigError, EventTooLargeError, PublishError
@@ -44,6 +44,13 @@ __all__ = [
 ]
 
 log = structlog.get_logger("bridge.kafka")
+
+_HASHES_KEPT = 65536
+
+
+def _pick(ordered: list[int], hashed: int) -> int:
+    """The Java client's default partitioner for a keyed record: hash mod partition count."""
+    return ordered[hashed % len(ordered)]
 
 _CONNECT_TIMEOUT_S = 10.0
 _PROBE_TIMEOUT_S = 5.0
@@ -146,7 +153,7 @@ class KafkaPublisher:
             ) from None
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
-        self._partitioner = DefaultPartitioner()
+        self._hashes: dict[bytes, int] = {}  # key -> Kafka's murmur2 hash (pure Python: slow)
         self._connected = False
         self._closed = False
 
@@ -266,8 +273,17 @@ class KafkaPublisher:
                     partitions = producer.client.cluster.partitions_for_topic(topic)
             if not partitions:
                 raise PublishError("no metadata for the topic (missing, denied or new)")
-            ordered = sorted(partitions)
-            return int(self._partitioner(key, ordered, ordered))
+            return _pick(sorted(partitions), self._hash(key))
+
+    def _hash(self, key: bytes) -> int:
+        """Kafka's key hash (the Java client's `murmur2 & 0x7fffffff`), memoized."""
+        found = self._hashes.get(key)
+        if found is None:
+            found = int(murmur2(key)) & 0x7FFFFFFF
+            if len(self._hashes) >= _HASHES_KEPT:
+                self._hashes.clear()  # a submission's records come close together
+            self._hashes[key] = found
+        return found
 
     async def publish(
         self, topic: str, partition: int, records: Sequence[Record]

@@ -24,13 +24,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bridge.delivery.spool.ops import (
-    INSERT,
     REPLICA_HEADER,
     Appended,
     Entry,
     Operation,
     Refused,
     SpooledRecord,
+    insert_rows,
+    last_seq,
     row_of,
     spooled,
 )
@@ -147,8 +148,8 @@ def append_group(conn: sqlite3.Connection, ops: Sequence[AppendEntries]) -> None
     )  # fmt: skip
     subjects = {op.state.subject for op in ops if op.state is not None}
     states = _present(conn, "SELECT subject, value FROM state WHERE subject IN ({})", subjects)
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-    seq = int(row[0]) if row else 0
+    first = last_seq(conn) + 1
+    seq = first - 1
     rows: list[tuple[object, ...]] = []
     upserts: list[tuple[str, str | None, bytes]] = []
     for op in ops:
@@ -159,11 +160,11 @@ def append_group(conn: sqlite3.Connection, ops: Sequence[AppendEntries]) -> None
             if entry.after is not None:
                 after = entry.after.seq
                 if entry.after.entry is not None:
-                    first = appended[entry.after.entry].record
-                    if first is None:  # what it depends on was a repeat: so is this
+                    needed = appended[entry.after.entry].record
+                    if needed is None:  # what it depends on was a repeat: so is this
                         appended.append(Appended(appended[entry.after.entry].outcome, None))
                         continue
-                    after = first.seq
+                    after = needed.seq
             if entry.event_id in pending:
                 appended.append(Appended("pending", None))
                 continue
@@ -182,10 +183,7 @@ def append_group(conn: sqlite3.Connection, ops: Sequence[AppendEntries]) -> None
             pending.add(entry.event_id)
             appended.append(Appended("stored", spooled(seq, stored, op.accepted_at, after), stale))
         op.store(appended)
-    conn.executemany(INSERT, rows)
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-    if rows and (row is None or int(row[0]) != seq):
-        raise sqlite3.DatabaseError("spool sequence numbers are not where they were expected")
+    insert_rows(conn, rows, first)
     conn.executemany(STATE_UPSERT, upserts)
     for op in ops:
         result = op.result()

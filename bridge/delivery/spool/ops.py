@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, Literal, TypeVar
 
@@ -49,6 +49,8 @@ __all__ = [
     "Replace",
     "SpooledRecord",
     "Work",
+    "insert_rows",
+    "last_seq",
     "row_of",
     "spooled",
 ]
@@ -203,6 +205,26 @@ def spooled(seq: int, entry: Entry, accepted_at: float, after: int) -> SpooledRe
     )
 
 
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The highest `seq` the events table ever gave (AUTOINCREMENT's counter)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]], first: int) -> None:
+    """
+    Insert `events` rows with one statement; they must get `first`, `first + 1`, ...
+
+    Raises:
+        sqlite3.DatabaseError: they did not (the transaction must be rolled back).
+    """
+    if not rows:
+        return
+    conn.executemany(INSERT, rows)
+    if last_seq(conn) != first + len(rows) - 1:
+        raise sqlite3.DatabaseError("spool sequence numbers are not where they were expected")
+
+
 def _insert(
     conn: sqlite3.Connection, entry: Entry, accepted_at: float, after: int = 0
 ) -> SpooledRecord:
@@ -292,7 +314,12 @@ class MarkDone(Operation[list[SpooledRecord]]):
             "INSERT OR REPLACE INTO delivered (event_id, acked_at) VALUES (?, ?)",
             [(i, self.acked_at) for i in self.event_ids],
         )
-        return [_insert(conn, entry, self.acked_at) for entry in self.followups]
+        first = last_seq(conn) + 1
+        insert_rows(conn, [row_of(entry, self.acked_at, 0) for entry in self.followups], first)
+        return [
+            spooled(seq, entry, self.acked_at, 0)
+            for seq, entry in enumerate(self.followups, start=first)
+        ]
 
 
 @dataclass

@@ -92,6 +92,7 @@ class Spool:
         #: the acceptance time of the oldest pending record at the last `refresh`
         self.oldest_accepted_at: float | None = None
         self._reader: SideReader | None = None
+        self._page_size = 0  # the database's page size (the writer reads it once)
 
     @property
     def path(self) -> Path:
@@ -325,8 +326,10 @@ class Spool:
         """Free space for new records: the volume's, plus pages the database can reuse."""
         stats = os.statvfs(self._settings.directory)
         (pages,) = conn.execute("PRAGMA freelist_count").fetchone()
-        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
-        return stats.f_bavail * stats.f_frsize + int(pages) * int(page_size)
+        if not self._page_size:  # fixed once the database exists
+            (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+            self._page_size = int(page_size)
+        return stats.f_bavail * stats.f_frsize + int(pages) * self._page_size
 
     def _run(self, ready: asyncio.Future[None]) -> None:
         loop = self._loop
