@@ -61,10 +61,10 @@ async def read_events(
     )
     printed = 0
     with translate_kafka_errors():
-        if keys is not None:
-            await keys.start()
-        await consumer.start()
         try:
+            if keys is not None:
+                await keys.start()
+            await consumer.start()
             ends = await _ends(consumer)
             while True:
                 batch = await consumer.getmany(timeout_ms=1000)

@@ -16,6 +16,7 @@ transaction as what it read) and runs as a supervised background task.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -55,7 +56,7 @@ async def _follow(
 ) -> None:
     """Read `topic` forever from the spool's stored positions, one batch at a time.
 
-    Read errors are retried (the Kafka probe reports the outage); `on_idle` is
+    Read errors are retried every `_POLL_S` (the Kafka probe reports the outage); `on_idle` is
     called whenever a read finds nothing new (the end of the topic, for now).
     """
     reader = publisher.reader(topic)
@@ -65,6 +66,7 @@ async def _follow(
             try:
                 records = await reader.read(_POLL_S)
             except PublishError:
+                await asyncio.sleep(_POLL_S)  # not a tight loop while the cluster is away
                 continue
             if records:
                 await handle(records)

@@ -58,6 +58,7 @@ _READY_ROOM = 16 * 1024  # /readyz wants room for at least one large webhook
 _GAUGE_INTERVAL_S = 1.0
 _COUNT_EVERY = 30  # gauge ticks between counts (and size prunes) of the dedup window
 _PROBE_INTERVAL_S = 3.0  # with the probe's own timeout, Kafka's state is true within 10 s
+_PROBE_SOON_S = 0.2  # the soonest probe after the previous one, when a webhook asks
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,7 @@ class Ingest:
         )
         self._backlog_logged = False
         self._probed = False  # until the first probe, Kafka's state is unknown: wait for it
+        self._probe_now = asyncio.Event()  # a webhook's ack did not come in time
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -244,6 +246,8 @@ class Ingest:
         if self._publisher.connected or not self._probed:  # known down: answer at once
             loop = asyncio.get_running_loop()
             await asyncio.wait({waiter}, timeout=max(0.0, deadline - loop.time()))
+            if not waiter.done():
+                self._probe_now.set()  # no ack in time: find out now whether Kafka is gone
         if waiter.done() and not waiter.cancelled():
             error = waiter.exception()
             if error is not None:
@@ -388,11 +392,18 @@ class Ingest:
         await follow()
 
     async def _probe(self) -> None:
-        """Ask the cluster for metadata on an interval: connects, reconnects, notices loss."""
+        """
+        Ask the cluster for metadata on an interval: connects, reconnects, notices loss.
+        A webhook whose ack did not come in time asks for a probe at once (at most one
+        per `_PROBE_SOON_S`), so that the next ones are answered without waiting.
+        """
         while True:
             await self._publisher.probe()
             self._probed = True
-            await asyncio.sleep(_PROBE_INTERVAL_S)
+            self._probe_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._probe_now.wait(), _PROBE_INTERVAL_S)
+                await asyncio.sleep(_PROBE_SOON_S)
 
     async def _gauges(self) -> None:
         for tick in itertools.count():

@@ -76,8 +76,8 @@ class KeysTopicFollower:
         if self._consumer is not None:
             raise RuntimeError("KeysTopicFollower already started")
         self._consumer = consumer = AIOKafkaConsumer(**self._options)
-        await consumer.start()
         try:
+            await consumer.start()
             async with asyncio.timeout(timeout):
                 partitions = await self._partitions(consumer)
                 await consumer.seek_to_beginning(*partitions)

@@ -52,6 +52,7 @@ def _pick(ordered: list[int], hashed: int) -> int:
     """The Java client's default partitioner for a keyed record: hash mod partition count."""
     return ordered[hashed % len(ordered)]
 
+
 _CONNECT_TIMEOUT_S = 10.0
 _PROBE_TIMEOUT_S = 5.0
 _UNREACHABLE = (KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError)

@@ -42,7 +42,12 @@ class KafkaTopicReader:
                 metadata_max_age_ms=10_000,
                 **client_options(self._settings),
             )
-            await consumer.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):  # close what it opened before failing
+                    await consumer.stop()
+                raise
             self._consumer = consumer
         return self._consumer
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bridge.delivery.spool.ops import Counts
 from bridge.errors import EventTooLargeError, SpoolUnavailableError
 from bridge.events import Draft, EventFactory
 from bridge.metrics import Metrics
+from bridge.publish import Delivery, Record
 from bridge.publish.kafka import KafkaPublisher
 from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry
@@ -28,6 +30,7 @@ from tests.support.bridge_proc import read_topic
 from tests.support.broker import Broker, BrokerPool
 
 FACTORY = EventFactory(load_registry())
+RECEIVED = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
 def _ingest(tmp_path: Path, publisher: MemoryPublisher) -> Ingest:
@@ -216,3 +219,66 @@ async def test_more_concurrent_webhooks_than_one_spool_group_all_reach_kafka(
 def _numbered(i: int) -> Draft:
     payload: JSONObject = {"webhook_trigger": "submit", "submission_id": f"sub-{i % 97}", "n": i}
     return FACTORY.draft(payload, project="p", received_at=datetime.now(UTC), encrypted=False)
+
+
+class _SilentPublisher(MemoryPublisher):
+    """
+    A cluster that vanished the way Kafka does: publishes hang (the client retries
+    inside) and `connected` only changes when a probe asks.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(partitions=1)
+        self.silent = False
+        self._seen = True
+        self.probes = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._seen
+
+    async def probe(self) -> bool:
+        self.probes += 1
+        self._seen = not self.silent
+        return self._seen
+
+    async def publish(
+        self, topic: str, partition: int, records: Sequence[Record]
+    ) -> list[Delivery]:
+        while self.silent:
+            await asyncio.sleep(0.05)
+        return await super().publish(topic, partition, records)
+
+
+async def test_a_webhook_whose_ack_is_late_has_kafka_probed_at_once(tmp_path: Path) -> None:
+    """
+    The first webhook after Kafka vanished waits its whole deadline (202); it asks for
+    a probe right away, so the next webhooks get their 202 without waiting, long before
+    the periodic probe (every 3 s) would have noticed.
+    """
+    publisher = _SilentPublisher()
+    ingest = _ingest(tmp_path, publisher)
+    await publisher.start()
+    await ingest.start()
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(5):
+            while not publisher.probes:  # the first probe ran: Kafka is known to be up
+                await asyncio.sleep(0.01)
+        publisher.silent = True
+        timings = []
+        for number in range(3):
+            started = loop.time()
+            payload: JSONObject = {"webhook_trigger": "approved", "submission_id": f"s-{number}"}
+            draft = FACTORY.draft(payload, project="p", received_at=RECEIVED, encrypted=False)
+            receipt = await ingest.accept(draft, "kyc.events.v1", deadline=started + 1.0)
+            timings.append((receipt.stored, loop.time() - started >= 1.0))
+            await asyncio.sleep(0.5)  # well below the periodic probe's 3 s
+        assert [("spool", True), ("spool", False), ("spool", False)] == timings
+        publisher.silent = False
+        async with asyncio.timeout(10):
+            while ingest.spool.events:  # back: everything is delivered
+                await asyncio.sleep(0.05)
+    finally:
+        ingest.gate.close(1.0)
+        await ingest.stop()
