@@ -59,6 +59,7 @@ _GAUGE_INTERVAL_S = 1.0
 _COUNT_EVERY = 30  # gauge ticks between counts (and size prunes) of the dedup window
 _PROBE_INTERVAL_S = 3.0  # with the probe's own timeout, Kafka's state is true within 10 s
 _PROBE_SOON_S = 0.2  # the soonest probe after the previous one, when a webhook asks
+_ACK_PATIENCE_S = 0.5  # a webhook whose ack takes longer asks for a probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +122,14 @@ class Ingest:
         self._backlog_logged = False
         self._probed = False  # until the first probe, Kafka's state is unknown: wait for it
         self._probe_now = asyncio.Event()  # a webhook's ack did not come in time
+        #: resolved when a probe finds Kafka unreachable (a fresh one once it is back)
+        self._kafka_lost: asyncio.Future[None] | None = None  # created by `start`
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Open the spool and start the relay, the gauges and the Kafka probe."""
+        self._kafka_lost = asyncio.get_running_loop().create_future()
         await self.spool.open()
         # Connecting happens in the background (the probe retries): a broker that is
         # down at startup must not keep the bridge from accepting into the spool.
@@ -245,9 +249,16 @@ class Ingest:
             self._metrics.dedup_hits.inc()
         if self._publisher.connected or not self._probed:  # known down: answer at once
             loop = asyncio.get_running_loop()
-            await asyncio.wait({waiter}, timeout=max(0.0, deadline - loop.time()))
-            if not waiter.done():
-                self._probe_now.set()  # no ack in time: find out now whether Kafka is gone
+            await asyncio.wait({waiter}, timeout=min(deadline - loop.time(), _ACK_PATIENCE_S))
+            if not waiter.done():  # a late ack: find out now whether Kafka is gone
+                self._probe_now.set()
+                lost = self._kafka_lost
+                watched = (waiter,) if lost is None else (waiter, lost)
+                await asyncio.wait(
+                    watched,
+                    timeout=max(0.0, deadline - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
         if waiter.done() and not waiter.cancelled():
             error = waiter.exception()
             if error is not None:
@@ -394,13 +405,19 @@ class Ingest:
     async def _probe(self) -> None:
         """
         Ask the cluster for metadata on an interval: connects, reconnects, notices loss.
-        A webhook whose ack did not come in time asks for a probe at once (at most one
-        per `_PROBE_SOON_S`), so that the next ones are answered without waiting.
+        A webhook whose ack is late (`_ACK_PATIENCE_S`) asks for a probe at once (at most
+        one per `_PROBE_SOON_S`); when it finds Kafka gone, the webhooks still waiting
+        get their 202 at once and the next ones do not wait.
         """
         while True:
-            await self._publisher.probe()
+            reachable = await self._publisher.probe()
             self._probed = True
             self._probe_now.clear()
+            lost = self._kafka_lost
+            if lost is not None and not reachable and not lost.done():
+                lost.set_result(None)  # the webhooks waiting for an ack: answer them now
+            elif lost is not None and reachable and lost.done():
+                self._kafka_lost = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._probe_now.wait(), _PROBE_INTERVAL_S)
                 await asyncio.sleep(_PROBE_SOON_S)

@@ -252,9 +252,10 @@ class _SilentPublisher(MemoryPublisher):
 
 async def test_a_webhook_whose_ack_is_late_has_kafka_probed_at_once(tmp_path: Path) -> None:
     """
-    The first webhook after Kafka vanished waits its whole deadline (202); it asks for
-    a probe right away, so the next webhooks get their 202 without waiting, long before
-    the periodic probe (every 3 s) would have noticed.
+    Kafka vanished: the first webhook waits about half a second for its ack, asks for
+    a probe, and gets its 202 as soon as the probe finds Kafka gone (not at its 5 s
+    deadline); the next webhooks get theirs without waiting, long before the periodic
+    probe (every 3 s) would have noticed.
     """
     publisher = _SilentPublisher()
     ingest = _ingest(tmp_path, publisher)
@@ -266,15 +267,17 @@ async def test_a_webhook_whose_ack_is_late_has_kafka_probed_at_once(tmp_path: Pa
             while not publisher.probes:  # the first probe ran: Kafka is known to be up
                 await asyncio.sleep(0.01)
         publisher.silent = True
-        timings = []
+        waited = []
         for number in range(3):
             started = loop.time()
             payload: JSONObject = {"webhook_trigger": "approved", "submission_id": f"s-{number}"}
             draft = FACTORY.draft(payload, project="p", received_at=RECEIVED, encrypted=False)
-            receipt = await ingest.accept(draft, "kyc.events.v1", deadline=started + 1.0)
-            timings.append((receipt.stored, loop.time() - started >= 1.0))
-            await asyncio.sleep(0.5)  # well below the periodic probe's 3 s
-        assert [("spool", True), ("spool", False), ("spool", False)] == timings
+            receipt = await ingest.accept(draft, "kyc.events.v1", deadline=started + 5.0)
+            assert "spool" == receipt.stored
+            waited.append(loop.time() - started)
+            await asyncio.sleep(0.3)
+        assert 0.4 < waited[0] < 2.0, waited  # patience, then the probe's answer
+        assert max(waited[1:]) < 0.2, waited  # known down: answered once stored
         publisher.silent = False
         async with asyncio.timeout(10):
             while ingest.spool.events:  # back: everything is delivered
