@@ -12,7 +12,7 @@ import os
 import secrets
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime
 
 from bridge import __version__
@@ -42,13 +42,13 @@ def _logging(settings: Settings, *, to_stderr: bool = False) -> None:
     configure_logging(settings.log_level, redactor, stream=sys.stderr if to_stderr else None)
 
 
-def _run_async(coro: object) -> None:
+def _run_async(coro: Coroutine[object, object, None]) -> None:
     try:
         import uvloop  # noqa: PLC0415  (optional speed-up)
     except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
+        asyncio.run(coro)
     else:
-        uvloop.run(coro)  # type: ignore[arg-type]
+        uvloop.run(coro)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -160,6 +160,22 @@ def test_every_configuration_error_is_reported_in_one_run() -> None:
                             for line in lines), (name, lines)  # fmt: skip
 
 
+def test_serve_refuses_a_bad_tls_file_at_startup_naming_the_setting(tmp_path: Path) -> None:
+    """A CA file that exists but is no PEM bundle stops `serve` with exit 2, before any work."""
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    env = {
+        "BRIDGE_AUTH_TOKENS": TOKEN,
+        "BRIDGE_SPOOL_DIR": str(tmp_path / "spool"),
+        "BRIDGE_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "BRIDGE_KAFKA_SSL_CAFILE": str(bogus),
+    }
+    result = kyc_bridge("serve", env=env)
+    assert 2 == result.returncode
+    assert "BRIDGE_KAFKA_SSL_CAFILE" in result.stderr.decode()
+    assert not (tmp_path / "spool").exists()  # refused before opening anything
+
+
 @pytest.mark.parametrize(
     ("command", "code", "says"),
     [
