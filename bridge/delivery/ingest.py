@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -108,8 +107,9 @@ class Ingest:
         self._owned_ready = asyncio.Event()
         self._serial: dict[str, tuple[asyncio.Lock, int]] = {}
         self._state_synced = asyncio.Event()
-        #: names this process in the state records it writes (its follower skips them)
-        self.replica = secrets.token_hex(8).encode()
+        #: names this spool's owner in the state records it writes (its follower skips
+        #: them); stored in the spool, so a restart keeps it (set by `start`)
+        self.replica = b""
         self.relay = Relay(
             self.spool,
             publisher,
@@ -131,6 +131,7 @@ class Ingest:
         """Open the spool and start the relay, the gauges and the Kafka probe."""
         self._kafka_lost = asyncio.get_running_loop().create_future()
         await self.spool.open()
+        self.replica = self.spool.replica
         # Connecting happens in the background (the probe retries): a broker that is
         # down at startup must not keep the bridge from accepting into the spool.
         self.supervisor.spawn("topics", self._ensure_topics)

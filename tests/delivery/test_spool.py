@@ -232,3 +232,20 @@ async def test_status_reads_a_spool_without_taking_it_and_a_missing_one_is_an_er
     )
     assert status.free_bytes > 0
     await spool.close()
+
+
+async def test_the_replica_id_is_kept_across_restarts_and_differs_between_spools(
+    tmp_path: Path,
+) -> None:
+    """
+    A restarted bridge keeps its replica id (its follower recognizes the state records
+    it wrote before the restart as its own); another spool gets another id.
+    """
+    ids = []
+    for directory in (tmp_path / "a", tmp_path / "a", tmp_path / "b"):
+        spool = Spool(SpoolSettings(directory=directory))
+        await spool.open()
+        ids.append(spool.replica)
+        await spool.close()
+    assert 16 == len(ids[0])
+    assert ids[0] == ids[1] != ids[2]

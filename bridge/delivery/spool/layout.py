@@ -11,6 +11,8 @@ The spool's table layout, in one place, and the migration of older spools.
                followed from the keys topic), `erased` once tombstoned
     state      the current state of each submission (the state topic's view)
     cursors    how far the followers have read the keys and state topics
+    identity   one row: the replica id this spool's owner writes into its state
+               records (kept across restarts, so its follower knows them as its own)
 
 `keys`, `state` and `cursors` are local caches of Kafka topics: deleting them
 only costs a re-read of those topics.
@@ -18,9 +20,10 @@ only costs a re-read of those topics.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 
-__all__ = ["migrate"]
+__all__ = ["migrate", "replica_of"]
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS events (
@@ -55,6 +58,9 @@ CREATE TABLE IF NOT EXISTS cursors (
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identity (
+    replica BLOB NOT NULL
+);
 """
 # Columns added after the first release; `migrate` adds them to old spools.
 _COLUMNS = {
@@ -80,3 +86,13 @@ def migrate(conn: sqlite3.Connection) -> None:
         if name not in have:
             conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
     conn.executescript(_INDEXES)
+
+
+def replica_of(conn: sqlite3.Connection) -> bytes:
+    """Return the spool's replica id, choosing one (16 hex digits) the first time."""
+    row = conn.execute("SELECT replica FROM identity").fetchone()
+    if row is not None:
+        return bytes(row[0])
+    replica = secrets.token_hex(8).encode()
+    conn.execute("INSERT INTO identity (replica) VALUES (?)", (replica,))
+    return replica

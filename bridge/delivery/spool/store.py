@@ -30,7 +30,7 @@ import structlog
 
 from bridge.config import SpoolSettings
 from bridge.delivery.spool.appends import AppendEntries, StateCheck, append_group
-from bridge.delivery.spool.layout import migrate
+from bridge.delivery.spool.layout import migrate, replica_of
 from bridge.delivery.spool.ops import (
     Appended,
     Counts,
@@ -93,6 +93,8 @@ class Spool:
         self.oldest_accepted_at: float | None = None
         self._reader: SideReader | None = None
         self._page_size = 0  # the database's page size (the writer reads it once)
+        #: the replica id stored in the spool (see `layout`); set by `open`
+        self.replica = b""
 
     @property
     def path(self) -> Path:
@@ -340,6 +342,7 @@ class Spool:
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events"
             ).fetchone()
             free = self._free_bytes(conn)
+            self.replica = replica_of(conn)  # read by the loop only after `_opened`
         except SpoolUnavailableError as exc:
             loop.call_soon_threadsafe(_fail, ready, exc)
             return
