@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bridge.pii.errors import KeyRecordError
 from bridge.pii.reader import ERASED, Decryptor
 from bridge.pii.sealed import sealed_kid
+from bridge.publish.backoff import throttle_metadata
 from bridge.types import JSONObject
 
 __all__ = ["DEFAULT_KEYS_TOPIC", "KeysTopicFollower"]
@@ -76,6 +77,7 @@ class KeysTopicFollower:
         if self._consumer is not None:
             raise RuntimeError("KeysTopicFollower already started")
         self._consumer = consumer = AIOKafkaConsumer(**self._options)
+        throttle_metadata(consumer._client)
         try:
             await consumer.start()
             async with asyncio.timeout(timeout):

@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bridge.config import KafkaSettings
 from bridge.errors import PublishError
+from bridge.publish.backoff import throttle_metadata
 from bridge.publish.base import TopicSpec
 from bridge.publish.kafka import client_options, translate_kafka_errors
 
@@ -33,6 +34,7 @@ async def ensure_topics(settings: KafkaSettings, specs: Sequence[TopicSpec]) -> 
             log line `kafka.create_topics_failed` names the command to run instead.
     """
     admin = AIOKafkaAdminClient(**client_options(settings))
+    throttle_metadata(admin._client)
     created: list[str] = []
     try:
         with translate_kafka_errors():

@@ -33,6 +33,7 @@ from aiokafka.partitioner import murmur2
 
 from bridge.config import KafkaSettings
 from bridge.errors import BridgeError, ConfigError, EventTooLargeError, PublishError
+from bridge.publish.backoff import throttle_metadata
 from bridge.publish.base import Delivery, Record, TopicReader, TopicSpec
 
 __all__ = [
@@ -222,6 +223,7 @@ class KafkaPublisher:
                 try:
                     with translate_kafka_errors():
                         producer = AIOKafkaProducer(**self._options)
+                        throttle_metadata(producer.client)
                         try:
                             await asyncio.wait_for(producer.start(), _CONNECT_TIMEOUT_S)
                         except BaseException:

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bridge.config import KafkaSettings
+from bridge.publish.backoff import throttle_metadata
 from bridge.publish.base import ReadRecord
 from bridge.publish.kafka import client_options, translate_kafka_errors
 
@@ -42,6 +43,7 @@ class KafkaTopicReader:
                 metadata_max_age_ms=10_000,
                 **client_options(self._settings),
             )
+            throttle_metadata(consumer._client)
             try:
                 await consumer.start()
             except BaseException:
