@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.config import load_settings
+from bridge.delivery import ingest
 from bridge.ingress.app import create_app
 from bridge.publish.memory import MemoryPublisher
 
@@ -57,14 +59,18 @@ async def _post(client: Client, trigger: str, sid: str, pad: int = 0) -> int:
 
 
 async def test_metrics_count_requests_events_dlq_dedup_and_spool(
-    client: Client, publisher: MemoryPublisher
+    client: Client, publisher: MemoryPublisher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Requests, events by outcome, dead letters, dedup hits and spool depth are exported."""
+    """
+    Requests, events by outcome, dead letters, dedup hits and window size, spool depth
+    and the spool volume's free space are exported.
+    """
     assert 200 == await _post(client, "approved", "s1")
     assert 200 == await _post(client, "approved", "s1")  # repeat -> dedup hit
     assert 400 == (await client.post(f"/webhooks/argos/{TOKEN}", data=b"{nope")).status
     publisher.down = True
     assert 202 == await _post(client, "rejected", "s2")
+    monkeypatch.setattr(ingest, "_COUNT_EVERY", 1)  # count the dedup window on every tick
     await asyncio.sleep(1.2)  # the gauges refresh every second
     text = await (await client.get("/metrics")).text()
     route = "/webhooks/argos/{token}"
@@ -79,6 +85,9 @@ async def test_metrics_count_requests_events_dlq_dedup_and_spool(
     assert 1 == _value(text, "kyc_bridge_dedup_hits_total")
     assert 1 <= _value(text, "kyc_bridge_spool_events")
     assert 0 < _value(text, "kyc_bridge_spool_bytes")
+    assert 1 <= _value(text, "kyc_bridge_dedup_entries")  # the delivered approved
+    free = shutil.disk_usage(tmp_path).free
+    assert abs(free - _value(text, "kyc_bridge_spool_free_bytes")) < max(free // 10, 1 << 20)
     assert 0 == _value(text, "kyc_bridge_kafka_connected")
     assert 1 <= _value(text, "kyc_bridge_publish_duration_seconds_count")
     assert "sub" not in re.sub(r"#.*", "", text).replace("submission", "")  # no ids in labels
