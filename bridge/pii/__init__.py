@@ -15,6 +15,9 @@ erasure by tombstoning the subject's key records (crypto-shredding).
     follower    KeysTopicFollower: keeps a Decryptor up to date with the keys topic
     compact     JWE compact serialization on AES-GCM (internal building block)
     errors      the PiiError tree
+
+May import: `bridge.config`, `bridge.errors`, `bridge.normalize`, `bridge.publish`
+(the aiokafka metadata backoff), `bridge.types`.
 """
 
 from __future__ import annotations

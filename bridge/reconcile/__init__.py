@@ -11,6 +11,9 @@ Reconciliation against the ARGOS API (issue 12): find results whose webhook neve
 
 Self-contained: no HTTP server, nothing from `bridge.delivery` or `bridge.ingress`. Whether
 an item is newer than the current state, and publishing it, is the caller's `on_item`.
+
+May import: `bridge.config`, `bridge.errors`, `bridge.events`, `bridge.normalize`,
+`bridge.types`.
 """
 
 from __future__ import annotations
