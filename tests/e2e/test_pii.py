@@ -21,7 +21,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import logging
 import subprocess
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +32,6 @@ import aiohttp
 import orjson
 import pytest
 from jwcrypto import jwe, jwk
-from moto.server import ThreadedMotoServer
 
 from bridge.decode import decode_webhook
 from bridge.pii import Decryptor, JwksFileKek, KeyEncryptionKey, KeysTopicFollower, open_inline
@@ -41,7 +39,7 @@ from bridge.pii.compact import parse_compact
 from bridge.pii.kms import AwsKmsKek, KmsSettings
 from bridge.types import JSONObject, JSONValue
 from tests.kafka.clients import describe_topic
-from tests.pii.conftest import AWS_ENV, REGION, create_kms_key, write_jwks
+from tests.pii.conftest import AWS_ENV, REGION, create_kms_key, moto_kms_server, write_jwks
 from tests.support.bridge_proc import BridgeProcess, ConsumedRecord
 from tests.support.broker import Broker, BrokerPool
 from tests.support.faults import TOKEN, Stream, make_bridge, spool_empty, verify, wait_until
@@ -247,17 +245,8 @@ def jwcrypto_decrypt(event: JSONObject, key_values: dict[str, JSONObject], jwks:
 @pytest.fixture(scope="module", name="kms_endpoint")
 def _kms_endpoint() -> Iterator[str]:
     """A moto KMS server on 127.0.0.1, with dummy AWS credentials in this process's env."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in AWS_ENV.items():
-            patch.setenv(name, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+    with moto_kms_server() as endpoint:
+        yield endpoint
 
 
 @dataclass(frozen=True)

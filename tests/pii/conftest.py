@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -41,9 +42,12 @@ def write_jwks(path: Path, *keys: dict[str, str]) -> Path:
     return path
 
 
-@pytest.fixture(scope="session", name="kms_endpoint")
-def _kms_endpoint() -> Iterator[str]:
-    """A moto KMS emulator server on 127.0.0.1 (port 0), with dummy AWS credentials."""
+@contextlib.contextmanager
+def moto_kms_server() -> Iterator[str]:
+    """
+    Run a moto KMS emulator server on 127.0.0.1 (port 0), with dummy AWS credentials
+    in this process's environment; yield its endpoint URL.
+    """
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in AWS_ENV.items():
@@ -55,6 +59,13 @@ def _kms_endpoint() -> Iterator[str]:
             yield f"http://{host}:{port}"
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session", name="kms_endpoint")
+def _kms_endpoint() -> Iterator[str]:
+    """A moto KMS emulator server for the session (see `moto_kms_server`)."""
+    with moto_kms_server() as endpoint:
+        yield endpoint
 
 
 def create_kms_key(endpoint: str, region: str = REGION) -> str:
