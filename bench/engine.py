@@ -13,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
 
 from bench.stats import TRANSPORT_ERROR, Samples
+from bridge.commands.simulate.sender import open_loop
 
 __all__ = ["Recorder", "drive"]
 
 _SPOOL_FULL = b'"spool_full"'
-_Send = Callable[[bytes, float], Coroutine[object, object, None]]
 
 
 @dataclass(slots=True)
@@ -104,39 +104,16 @@ async def drive(
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         else:
-            await _open_loop(one, bodies, recorder, rate, start, end, timeout_s, stopped)
+            await open_loop(
+                one,
+                bodies,
+                recorder,
+                rate=rate,
+                start=start,
+                end=end,
+                timeout_s=timeout_s,
+                more=lambda: not stopped(),
+                clock=time.monotonic,
+            )
     recorder.elapsed_s = time.monotonic() - start
     return recorder
-
-
-async def _open_loop(
-    one: _Send,
-    bodies: Iterator[bytes],
-    recorder: Recorder,
-    rate: float,
-    start: float,
-    end: float,
-    timeout_s: float,
-    stopped: Callable[[], bool],
-) -> None:
-    pending: set[asyncio.Task[None]] = set()
-    interval = 1.0 / rate
-    while not stopped():
-        due = start + recorder.sent * interval
-        if due >= end:
-            break
-        now = time.monotonic()
-        if due > now:
-            await asyncio.sleep(due - now)
-            continue
-        task = asyncio.create_task(one(next(bodies), due))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-        recorder.sent += 1
-        if recorder.sent % 64 == 0:
-            await asyncio.sleep(0)  # behind schedule: let the requests run
-    if pending:
-        _, late = await asyncio.wait(pending, timeout=timeout_s)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)

@@ -12,15 +12,66 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 import orjson
 
 from bridge.types import JSONObject
 
-__all__ = ["SimulationReport", "percentile", "send"]
+__all__ = ["Counted", "SimulationReport", "open_loop", "percentile", "send"]
+
+
+class Counted(Protocol):
+    """Where `open_loop` counts the requests it started."""
+
+    sent: int
+
+
+async def open_loop(
+    send: Callable[[bytes, float], Coroutine[object, object, None]],
+    bodies: Iterator[bytes],
+    counter: Counted,
+    *,
+    rate: float,
+    start: float,
+    end: float,
+    timeout_s: float,
+    more: Callable[[], bool],
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
+    """
+    Start `send(body, due)` for the n-th request at its due time `start + n / rate` (on
+    `clock`), counting in `counter.sent`, while `more()` holds and the due time is before
+    `end`; a sender behind schedule starts the overdue requests at once (their latency
+    still runs from `due`). Then wait up to `timeout_s` for the requests in flight and
+    cancel the rest; return how many were cancelled.
+    """
+    pending: set[asyncio.Task[None]] = set()
+    interval = 1.0 / rate
+    while more():
+        due = start + counter.sent * interval
+        if due >= end:
+            break
+        now = clock()
+        if due > now:
+            await asyncio.sleep(due - now)
+            continue
+        task = asyncio.create_task(send(next(bodies), due))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        counter.sent += 1
+        if counter.sent % 64 == 0:
+            await asyncio.sleep(0)  # behind schedule: let the requests run
+    if not pending:
+        return 0
+    _, late = await asyncio.wait(pending, timeout=timeout_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    return len(late)
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -158,26 +209,16 @@ async def send(
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         else:
-            pending: set[asyncio.Task[None]] = set()
-            interval = 1.0 / rate
-            while tally.sent < limit:
-                due = start + tally.sent * interval
-                now = time.perf_counter()
-                if due >= end:
-                    break
-                if due > now:
-                    await asyncio.sleep(due - now)
-                    continue
-                task = asyncio.create_task(one(next(bodies), due))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                tally.sent += 1
-                if tally.sent % 64 == 0:
-                    await asyncio.sleep(0)  # behind schedule: let the requests run
-            if pending:
-                _, late = await asyncio.wait(pending, timeout=timeout_s)
-                for task in late:
-                    task.cancel()
-                    tally.errors["Unfinished"] += 1
-                await asyncio.gather(*late, return_exceptions=True)
+            unfinished = await open_loop(
+                one,
+                bodies,
+                tally,
+                rate=rate,
+                start=start,
+                end=end,
+                timeout_s=timeout_s,
+                more=lambda: tally.sent < limit,
+            )
+            if unfinished:
+                tally.errors["Unfinished"] += unfinished
     return tally.report(time.perf_counter() - start)
