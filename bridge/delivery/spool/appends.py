@@ -102,6 +102,11 @@ class AppendEntries(Operation[list[Appended]]):
     state: StateCheck | None = None  # judges the primary entry (side.primary, else 0)
     refuse: TransientError | None = None  # set by the writer when the volume is low
 
+    @property
+    def size(self) -> int:
+        """The bytes of the records it would store."""
+        return sum(entry.record.size for entry in self.entries)
+
     def committed(self) -> list[SpooledRecord]:
         return [a.record for a in self._result if a.record is not None]
 

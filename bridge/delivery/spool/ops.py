@@ -240,6 +240,11 @@ class Work:
     """What the writer queue holds: run inside a transaction, finish on the event loop."""
 
     requeue: ClassVar[bool] = False
+    #: whether its writes must be fsynced before its caller hears back. Work that is
+    #: not durable still survives a crash of the process (its WAL frames are in the
+    #: operating system's hands), and after a power loss it is at worst undone as a
+    #: whole: a delivered record is then published again, never lost.
+    durable: ClassVar[bool] = True
 
     def execute(self, conn: sqlite3.Connection) -> None:
         """Do the work inside the group's transaction (may raise `Refused` before writing)."""
@@ -304,6 +309,7 @@ class MarkDone(Operation[list[SpooledRecord]]):
     acked_at: float
     followups: tuple[Entry, ...] = ()
     requeue: ClassVar[bool] = True
+    durable: ClassVar[bool] = False
 
     def committed(self) -> list[SpooledRecord]:
         return self._result
@@ -328,6 +334,7 @@ class Discard(Operation[None]):
 
     seqs: tuple[int, ...]
     requeue: ClassVar[bool] = True
+    durable: ClassVar[bool] = False
 
     def run(self, conn: sqlite3.Connection) -> None:
         conn.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in self.seqs])
@@ -341,6 +348,7 @@ class ReadAfter(Operation[list[SpooledRecord]]):
     limit: int
     max_bytes: int | None
     topic: str | None
+    durable: ClassVar[bool] = False
 
     def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
         if self.topic is None:
@@ -380,6 +388,8 @@ class Follow(Operation[None]):
 class PendingTopics(Operation[list[str]]):
     """The topics that have pending records."""
 
+    durable: ClassVar[bool] = False
+
     def run(self, conn: sqlite3.Connection) -> list[str]:
         return [str(t) for (t,) in conn.execute("SELECT DISTINCT topic FROM events")]
 
@@ -389,6 +399,7 @@ class ReadOrigin(Operation[bytes | None]):
     """The dead-letter material stored with a record, if any."""
 
     seq: int
+    durable: ClassVar[bool] = False
 
     def run(self, conn: sqlite3.Connection) -> bytes | None:
         row = conn.execute("SELECT origin FROM events WHERE seq = ?", (self.seq,)).fetchone()
@@ -410,6 +421,7 @@ class Prune(Operation[Counts]):
     horizon: float
     max_entries: int
     count: bool = True  # count the dedup window's entries (a scan: not every second)
+    durable: ClassVar[bool] = False
 
     def run(self, conn: sqlite3.Connection) -> Counts:
         conn.execute("DELETE FROM delivered WHERE acked_at < ?", (self.horizon,))

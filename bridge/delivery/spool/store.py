@@ -1,14 +1,17 @@
 """
-The durable spool: a SQLite database in WAL mode with `synchronous=FULL`,
-owned by one writer thread. Every accepted record is written here (and
-fsynced) before it is published; rows are deleted once Kafka acknowledged
-them. Concurrent operations share one transaction and one fsync (group
-commit); the operations themselves live in `bridge.delivery.spool.ops`.
+The durable spool: a SQLite database in WAL mode, owned by one writer thread.
+Every accepted record is written here (and fsynced, `synchronous=FULL`) before
+it is published; rows are deleted once Kafka acknowledged them. Concurrent
+operations share one transaction and one fsync (group commit); a group of
+bookkeeping only (deletions after acks) commits without its own fsync and is
+made durable by the next one (see `Work.durable`). The operations themselves
+live in `bridge.delivery.spool.ops`.
 
 The spool keeps the room it needs to make progress: while the free space of
 its volume (plus the pages the database can reuse) is below `min_free_bytes`,
 new appends are refused (503) but deliveries can still be recorded, so a full
-disk drains as soon as Kafka is back, and appends resume by themselves.
+disk drains as soon as Kafka is back, and appends resume by themselves. The
+free space is measured as often as that needs (`bridge.delivery.spool.room`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from bridge.delivery.spool.ops import (
     SpooledRecord,
     Work,
 )
+from bridge.delivery.spool.room import FreeSpace
 from bridge.delivery.spool.side import KeyRow, SideReader, SideWrite, StateRow
 from bridge.errors import SpoolFullError, SpoolUnavailableError
 
@@ -92,7 +96,8 @@ class Spool:
         #: the acceptance time of the oldest pending record at the last `refresh`
         self.oldest_accepted_at: float | None = None
         self._reader: SideReader | None = None
-        self._page_size = 0  # the database's page size (the writer reads it once)
+        self._room = FreeSpace(settings.directory, settings.min_free_bytes)  # writer thread
+        self._synchronous = "FULL"  # the connection's setting (writer thread)
         #: the replica id stored in the spool (see `layout`); set by `open`
         self.replica = b""
 
@@ -324,15 +329,6 @@ class Spool:
         migrate(conn)
         return conn
 
-    def _free_bytes(self, conn: sqlite3.Connection) -> int:
-        """Free space for new records: the volume's, plus pages the database can reuse."""
-        stats = os.statvfs(self._settings.directory)
-        (pages,) = conn.execute("PRAGMA freelist_count").fetchone()
-        if not self._page_size:  # fixed once the database exists
-            (page_size,) = conn.execute("PRAGMA page_size").fetchone()
-            self._page_size = int(page_size)
-        return stats.f_bavail * stats.f_frsize + int(pages) * self._page_size
-
     def _run(self, ready: asyncio.Future[None]) -> None:
         loop = self._loop
         assert loop is not None
@@ -341,7 +337,7 @@ class Spool:
             events, size = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events"
             ).fetchone()
-            free = self._free_bytes(conn)
+            free = self._room.measure(conn)
             self.replica = replica_of(conn)  # read by the loop only after `_opened`
         except SpoolUnavailableError as exc:
             loop.call_soon_threadsafe(_fail, ready, exc)
@@ -381,13 +377,20 @@ class Spool:
     def _apply(
         self, conn: sqlite3.Connection, group: list[Work], loop: asyncio.AbstractEventLoop
     ) -> None:
+        writing = sum(w.size for w in group if isinstance(w, AppendEntries))
         try:
-            free = self._free_bytes(conn)
+            free = self._room.before_group(conn, writing)
         except (OSError, sqlite3.Error):
             free = 0
         low = free < self._settings.min_free_bytes
         refused: dict[int, BaseException] = {}
         try:
+            # Only what a caller waits on needs its fsync; bookkeeping rides along
+            # with the next one (see `Work.durable`).
+            synchronous = "FULL" if any(w.durable for w in group) else "NORMAL"
+            if synchronous != self._synchronous:
+                conn.execute(f"PRAGMA synchronous={synchronous}")
+                self._synchronous = synchronous
             conn.execute("BEGIN IMMEDIATE")
             appends: list[AppendEntries] = []  # a run of appends, executed together
             for index, work in enumerate(group):
