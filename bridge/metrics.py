@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
 
+_MAX_CHILDREN = 1024  # label pairs kept at hand; sets are closed, this only bounds a bug
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -18,6 +20,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._requests: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._webhooks: dict[tuple[str, str], Counter] = {}
         r = self.registry
         self.requests = Counter(
             "kyc_bridge_http_requests",
@@ -117,3 +121,23 @@ class Metrics:
             "Acknowledged event ids remembered for deduplication (capped).",
             registry=r,
         )
+
+    def request_done(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and observe its latency."""
+        children = self._requests.get((route, status))
+        if children is None:  # `labels()` takes a lock and builds a key on every call
+            counter = self.requests.labels(route, str(status))
+            children = (counter, self.request_latency.labels(route))
+            if len(self._requests) < _MAX_CHILDREN:
+                self._requests[route, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def webhook_done(self, event_type: str, outcome: str) -> None:
+        """Count one webhook by event type and outcome."""
+        child = self._webhooks.get((event_type, outcome))
+        if child is None:
+            child = self.events.labels(event_type, outcome)
+            if len(self._webhooks) < _MAX_CHILDREN:
+                self._webhooks[event_type, outcome] = child
+        child.inc()

@@ -48,6 +48,8 @@ def test_order_key_makes_text_order_time_order() -> None:
     """Millisecond and microsecond timestamps compare correctly as text."""
     assert order_key("2025-03-20T11:02:48.950Z") == order_key("2025-03-20T11:02:48.950000Z")
     assert order_key("2025-03-20T11:02:48.950Z") < order_key("2025-03-20T11:02:48.950001Z")
+    assert "2025-03-20T09:02:48.950000Z" == order_key("2025-03-20T11:02:48.950+02:00")
+    assert order_key("0999-12-31T23:59:59Z") < order_key("2025-03-20T11:02:48Z")
 
 
 def _advance(current: CurrentState | None, status: str | None, time: str | None) -> CurrentState:

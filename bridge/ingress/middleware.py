@@ -169,8 +169,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         response = _encrypted(response, key)
         fields["answer_encrypted"] = True
     elapsed = time.perf_counter() - started
-    services.metrics.requests.labels(route, str(response.status)).inc()
-    services.metrics.request_latency.labels(route).observe(elapsed)
+    services.metrics.request_done(route, response.status, elapsed)
     if webhook:
         log.info(
             "webhook.handled",

@@ -116,7 +116,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         note(request, stored="dlq")
         raise
     outcome = "duplicate" if receipt.duplicate else receipt.stored
-    services.metrics.events.labels(draft.event_type, outcome).inc()
+    services.metrics.webhook_done(draft.event_type, outcome)
     fields: dict[str, object] = {"stored": receipt.stored, "outcome": outcome}
     if receipt.delivery is not None:
         fields.update(partition=receipt.delivery.partition, offset=receipt.delivery.offset)
