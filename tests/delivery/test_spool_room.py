@@ -91,6 +91,23 @@ def test_near_the_reserve_every_group_is_measured(
     assert 64 * MIB == room.before_group(conn, 0)
 
 
+def test_a_failed_measurement_is_retried_by_the_next_group(
+    tmp_path: Path, conn: sqlite3.Connection, volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A volume that cannot be queried is not judged by the figure from before the failure."""
+    room = FreeSpace(tmp_path, 32 * MIB, clock=Clock())
+    room.before_group(conn, 0)
+
+    def broken(path: object) -> None:
+        raise OSError("gone")
+
+    monkeypatch.setattr(room_module.os, "statvfs", broken)
+    with pytest.raises(OSError, match="gone"):
+        room.measure(conn)
+    with pytest.raises(OSError, match="gone"):  # not the old 1 GiB: measured again
+        room.before_group(conn, 0)
+
+
 async def test_appends_are_refused_as_soon_as_the_volume_drops_below_the_reserve(
     tmp_path: Path, volume: Volume
 ) -> None:

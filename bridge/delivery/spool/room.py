@@ -53,6 +53,7 @@ class FreeSpace:
             OSError: the volume cannot be queried.
             sqlite3.Error: the database cannot be queried.
         """
+        self._measured_at = None  # a failed measurement is retried by the next group
         stats = os.statvfs(self._directory)
         (pages,) = conn.execute("PRAGMA freelist_count").fetchone()
         if not self._page_size:
