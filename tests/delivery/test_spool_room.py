@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,6 @@ import pytest
 
 from bridge.config import SpoolSettings
 from bridge.delivery.spool import Entry, Spool
-from bridge.delivery.spool import room as room_module
 from bridge.delivery.spool.room import FreeSpace
 from bridge.errors import SpoolFullError
 from bridge.publish import Record
@@ -50,7 +50,7 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 @pytest.fixture
 def volume(monkeypatch: pytest.MonkeyPatch) -> Volume:
     fake = Volume(free=1024 * MIB)
-    monkeypatch.setattr(room_module.os, "statvfs", fake.statvfs)
+    monkeypatch.setattr(os, "statvfs", fake.statvfs)
     return fake
 
 
@@ -71,20 +71,31 @@ def test_far_above_the_reserve_the_figure_is_reused_until_it_is_old(
     assert 2 == volume.calls
 
 
-def test_near_the_reserve_every_group_is_measured(
+def test_writes_that_could_reach_the_reserve_are_measured_first(
     tmp_path: Path, conn: sqlite3.Connection, volume: Volume
 ) -> None:
     """Once what was written could have used up half the room, the volume is measured again."""
-    clock = Clock()
-    volume.free = 32 * MIB + 64 * 1024  # 64 KiB above the reserve
-    room = FreeSpace(tmp_path, 32 * MIB, amplification=4, clock=clock)
+    volume.free = 11 * MIB  # 10 MiB above a 1 MiB reserve
+    room = FreeSpace(tmp_path, MIB, amplification=4, clock=Clock())
     room.before_group(conn, 0)
-    room.before_group(conn, 1_000)  # 1,000 x 4 x 2 < 64 KiB: no need
+    room.before_group(conn, MIB)  # 1 MiB x 4 x 2 = 8 MiB < 10 MiB: the figure still holds
     assert 1 == volume.calls
-    volume.free = 32 * MIB - 4096  # what was written used the room up
-    assert 32 * MIB - 4096 == room.before_group(conn, 8_000)  # 9,000 x 4 x 2 > 64 KiB: measured
+    volume.free = MIB - 4096  # what was written used the room up
+    assert MIB - 4096 == room.before_group(conn, MIB // 2)  # 12 MiB >= 10 MiB: measured
     assert 2 == volume.calls
-    for calls in range(3, 6):  # below the reserve: measured every time, recovery is seen at once
+
+
+def test_within_one_reserve_of_the_limit_every_group_is_measured(
+    tmp_path: Path, conn: sqlite3.Connection, volume: Volume
+) -> None:
+    """Near the reserve, and below it, every group is measured: refusal and recovery are exact."""
+    volume.free = 32 * MIB + 64 * 1024
+    room = FreeSpace(tmp_path, 32 * MIB, clock=Clock())
+    for calls in range(1, 4):
+        assert 32 * MIB + 64 * 1024 == room.before_group(conn, 0)
+        assert calls == volume.calls
+    volume.free = 32 * MIB - 4096
+    for calls in range(4, 7):
         assert 32 * MIB - 4096 == room.before_group(conn, 0)
         assert calls == volume.calls
     volume.free = 64 * MIB
@@ -101,7 +112,7 @@ def test_a_failed_measurement_is_retried_by_the_next_group(
     def broken(path: object) -> None:
         raise OSError("gone")
 
-    monkeypatch.setattr(room_module.os, "statvfs", broken)
+    monkeypatch.setattr(os, "statvfs", broken)
     with pytest.raises(OSError, match="gone"):
         room.measure(conn)
     with pytest.raises(OSError, match="gone"):  # not the old 1 GiB: measured again
@@ -143,3 +154,20 @@ async def test_only_groups_someone_waits_for_are_fsynced(tmp_path: Path) -> None
     await again.open()
     assert ["b"] == [r.event_id for r in await again.read_after(0, 10)]
     await again.close()
+
+
+async def test_only_a_commit_with_its_fsync_marks_a_failed_spool_writable_again(
+    tmp_path: Path,
+) -> None:
+    """Bookkeeping commits without an fsync prove nothing; the /readyz re-check (Prune) does."""
+    spool = Spool(SpoolSettings(directory=tmp_path))
+    await spool.open()
+    (appended,) = await spool.append([Entry("a", "t", Record(b"k", b"v", ()))])
+    assert appended.record is not None
+    spool.healthy = False  # as after a group whose commit failed
+    spool.mark_done([appended.record], acked_at=1.0)
+    await spool.read_after(0, 10)  # the delivery's group (NORMAL) has committed
+    assert not spool.healthy
+    await spool.refresh(count=False)  # what /readyz and the gauges run
+    assert spool.healthy
+    await spool.close()

@@ -32,6 +32,7 @@ from bridge.delivery.spool.ops import (
     SpooledRecord,
     insert_rows,
     last_seq,
+    row_bytes,
     row_of,
     spooled,
 )
@@ -103,9 +104,9 @@ class AppendEntries(Operation[list[Appended]]):
     refuse: TransientError | None = None  # set by the writer when the volume is low
 
     @property
-    def size(self) -> int:
-        """The bytes of the records it would store."""
-        return sum(entry.record.size for entry in self.entries)
+    def writes(self) -> int:
+        # a state follow-up is decided in the transaction: a state record is ~400 bytes
+        return sum(row_bytes(entry) + 512 * (self.state is not None) for entry in self.entries)
 
     def committed(self) -> list[SpooledRecord]:
         return [a.record for a in self._result if a.record is not None]

@@ -51,6 +51,7 @@ __all__ = [
     "Work",
     "insert_rows",
     "last_seq",
+    "row_bytes",
     "row_of",
     "spooled",
 ]
@@ -171,6 +172,12 @@ INSERT = (
 )
 
 
+def row_bytes(entry: Entry) -> int:
+    """The bytes an entry's row holds: the record, its dead-letter origin and follow-up."""
+    size = entry.record.size + len(entry.origin or b"")
+    return size + (entry.followup.record.size if entry.followup is not None else 0)
+
+
 def row_of(entry: Entry, accepted_at: float, after: int) -> tuple[object, ...]:
     """The `events` row of an entry (the parameters of `INSERT`)."""
     record = entry.record
@@ -246,6 +253,11 @@ class Work:
     #: whole: a delivered record is then published again, never lost.
     durable: ClassVar[bool] = True
 
+    @property
+    def writes(self) -> int:
+        """Record bytes it may write (what the free-space check counts)."""
+        return 0
+
     def execute(self, conn: sqlite3.Connection) -> None:
         """Do the work inside the group's transaction (may raise `Refused` before writing)."""
         raise NotImplementedError
@@ -292,6 +304,10 @@ class Replace(Operation[SpooledRecord]):
     def committed(self) -> list[SpooledRecord]:
         return [self._result]
 
+    @property
+    def writes(self) -> int:
+        return row_bytes(self.entry)
+
     def run(self, conn: sqlite3.Connection) -> SpooledRecord:
         conn.execute("DELETE FROM events WHERE seq = ?", (self.old.seq,))
         return _insert(conn, self.entry, self.old.accepted_at, self.old.after)
@@ -313,6 +329,10 @@ class MarkDone(Operation[list[SpooledRecord]]):
 
     def committed(self) -> list[SpooledRecord]:
         return self._result
+
+    @property
+    def writes(self) -> int:
+        return sum(entry.record.size for entry in self.followups)
 
     def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
         conn.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in self.seqs])
@@ -421,7 +441,7 @@ class Prune(Operation[Counts]):
     horizon: float
     max_entries: int
     count: bool = True  # count the dedup window's entries (a scan: not every second)
-    durable: ClassVar[bool] = False
+    # durable: `/readyz` and the gauges run it to find out whether the spool can commit
 
     def run(self, conn: sqlite3.Connection) -> Counts:
         conn.execute("DELETE FROM delivered WHERE acked_at < ?", (self.horizon,))

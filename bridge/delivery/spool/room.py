@@ -3,13 +3,14 @@ How much room the spool's volume has, measured only when the answer could matter
 
 Measuring (`statvfs` plus a `PRAGMA freelist_count`) on every group commit cost
 the writer thread about as much as the inserts themselves. `FreeSpace` measures
-again when the last figure is older than `max_age_s`, when the volume was
-already below the reserve, or when what the spool wrote since could have used
-up half of the room above the reserve (counting each record `amplification`
-times: WAL frame, table and index pages, checkpoint). Near the reserve that is
-every group, so the refusal point is exactly where it was; far from it the
-figure is at most `max_age_s` old, which also bounds how late the spool notices
-another process filling the volume.
+again when the last figure is older than `max_age_s`, when the room above the
+reserve is not larger than the reserve itself, or when what the spool wrote
+since could have used up half of that room (counting each row's bytes
+`amplification` times: WAL frames, table and index pages, checkpoint). Within
+one reserve of the limit that is every group, so the refusal point is exactly
+where it was; farther away the figure is at most `max_age_s` old, which also
+bounds how late the spool notices another process filling the volume (it would
+have to write a whole reserve, 32 MiB by default, in that time to get past it).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class FreeSpace:
         room = self._free - self._reserve
         if (
             self._measured_at is not None
-            and room > 0
+            and room > self._reserve
             and self._clock() - self._measured_at < self._max_age
             and written * self._amplification * 2 < room
         ):

@@ -377,7 +377,7 @@ class Spool:
     def _apply(
         self, conn: sqlite3.Connection, group: list[Work], loop: asyncio.AbstractEventLoop
     ) -> None:
-        writing = sum(w.size for w in group if isinstance(w, AppendEntries))
+        writing = sum(w.writes for w in group)
         try:
             free = self._room.before_group(conn, writing)
         except (OSError, sqlite3.Error):
@@ -387,7 +387,8 @@ class Spool:
         try:
             # Only what a caller waits on needs its fsync; bookkeeping rides along
             # with the next one (see `Work.durable`).
-            synchronous = "FULL" if any(w.durable for w in group) else "NORMAL"
+            durable = any(w.durable for w in group)
+            synchronous = "FULL" if durable else "NORMAL"
             if synchronous != self._synchronous:
                 conn.execute(f"PRAGMA synchronous={synchronous}")
                 self._synchronous = synchronous
@@ -422,15 +423,18 @@ class Spool:
             loop.call_soon_threadsafe(self._failed, group, error, free)
             time.sleep(0.2)  # a failing disk must not spin this thread
             return
-        loop.call_soon_threadsafe(self._committed, group, refused, free)
+        loop.call_soon_threadsafe(self._committed, group, refused, free, durable)
 
     def _failed(self, group: list[Work], error: BaseException, free: int) -> None:
         self._set_health(healthy=False, free=free)
         for work in group:
             work.finish(error)
 
-    def _committed(self, group: list[Work], refused: dict[int, BaseException], free: int) -> None:
-        self._set_health(healthy=True, free=free)
+    def _committed(
+        self, group: list[Work], refused: dict[int, BaseException], free: int, durable: bool
+    ) -> None:
+        # only a commit with its fsync shows the spool can store webhooks again
+        self._set_health(healthy=True if durable else self.healthy, free=free)
         committed: list[SpooledRecord] = []
         for index, work in enumerate(group):
             if index not in refused:
