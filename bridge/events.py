@@ -99,6 +99,11 @@ class Draft:
     status_time: str | None = None  # the ARGOS time ordering it (None: never stale)
     extra_headers: tuple[tuple[str, bytes], ...] = field(default=())
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether the payload arrived as an ARGOS encrypted body."""
+        return self.head.get("encrypted") is True
+
     def with_status_time(self, status_time: str) -> Draft:
         """The same draft ordered by another ARGOS status time (reconciled results)."""
         return dataclasses.replace(self, status_time=status_time)

@@ -82,6 +82,13 @@ def test_envelope_fields_and_order() -> None:
     assert value["raw"] == APPROVED
 
 
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_a_draft_knows_whether_its_body_arrived_encrypted(encrypted: bool) -> None:
+    """What decides whether a dead letter may keep the body as received in protected modes."""
+    draft = FACTORY.draft(APPROVED, project="acme", received_at=RECEIVED, encrypted=encrypted)
+    assert encrypted is draft.encrypted
+
+
 def test_event_id_is_a_deterministic_uuid8() -> None:
     """Same project and payload (any key order) give the same RFC 9562 v8 id; project matters."""
     reordered = dict(reversed(list(APPROVED.items())))

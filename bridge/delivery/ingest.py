@@ -32,7 +32,6 @@ import structlog
 
 from bridge.config import PiiMode, Settings
 from bridge.deadletter import Origin
-from bridge.decode import is_ciphertext
 from bridge.delivery.datakeys import DataKeys, Grant
 from bridge.delivery.deadletters import DeadLetters
 from bridge.delivery.followers import follow_keys, follow_state
@@ -318,7 +317,8 @@ class Ingest:
                 self.keys.erasure(draft.key, granted=granted) if self.keys else ([], [])
             )
             erasure = Erasure(tuple(tombstones), tuple(kids))
-        keep_origin = origin is not None and (mode == "clear" or is_ciphertext(origin.body))
+        # the body as received is kept when it holds no clear personal data
+        keep_origin = origin is not None and (mode == "clear" or draft.encrypted)
         planned = plan(
             draft,
             factory=self._factory,
