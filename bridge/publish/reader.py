@@ -41,6 +41,10 @@ class KafkaTopicReader:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 metadata_max_age_ms=10_000,
+                # Followers are not on a webhook's path: let the broker gather up to
+                # 64 KiB or 100 ms per fetch instead of answering every few records.
+                fetch_min_bytes=64 * 1024,
+                fetch_max_wait_ms=100,
                 **client_options(self._settings),
             )
             throttle_metadata(consumer._client)
