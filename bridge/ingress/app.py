@@ -70,6 +70,7 @@ def create_app(
         factory=factory,
         ingest=ingest,
         metrics=metrics,
+        http_log=structlog.get_logger("bridge.http").bind(),
     )
     # The body limit is enforced by the handler (JSON 413); aiohttp's own cap is a backstop.
     app = web.Application(

@@ -171,7 +171,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     elapsed = time.perf_counter() - started
     services.metrics.request_done(route, response.status, elapsed)
     if webhook:
-        log.info(
+        services.http_log.info(
             "webhook.handled",
             status=response.status,
             latency_ms=round(elapsed * 1000, 2),

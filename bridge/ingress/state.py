@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+from structlog.typing import FilteringBoundLogger
 
 from bridge.auth import Authenticator
 from bridge.config import Settings
@@ -24,6 +25,8 @@ class Services:
     factory: EventFactory
     ingest: Ingest
     metrics: Metrics
+    #: the canonical `webhook.handled` line's logger, bound once (a lazy proxy binds per call)
+    http_log: FilteringBoundLogger
 
 
 SERVICES = web.AppKey("services", Services)
