@@ -26,6 +26,8 @@ async def _read_body(request: web.Request, limit: int, timeout_s: float) -> byte
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLargeError(f"body larger than {limit} bytes")
+    if length is not None and request.content.is_eof():
+        return await request.read()  # all of it already arrived: nothing to wait for
     try:
         async with asyncio.timeout(timeout_s):
             if length is not None:  # the common case: aiohttp stops at Content-Length
