@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -95,6 +95,39 @@ async def _first_done(futures: Sequence[asyncio.Future[Any]], timeout_s: float) 
         timer.cancel()
         for future in futures:
             future.remove_done_callback(release)
+
+
+class _Turn:
+    """
+    `async with`: one webhook of a Kafka key at a time (its plan reads what the
+    previous one stored). A class, not an asynccontextmanager: this is per webhook.
+    """
+
+    __slots__ = ("_key", "_lock", "_table")
+
+    def __init__(self, table: dict[str, tuple[asyncio.Lock, int]], key: str) -> None:
+        self._table, self._key = table, key
+        lock, users = table.get(key) or (asyncio.Lock(), 0)
+        table[key] = (lock, users + 1)
+        self._lock = lock
+
+    def _leave(self) -> None:
+        lock, users = self._table[self._key]
+        if users <= 1:
+            del self._table[self._key]
+        else:
+            self._table[self._key] = (lock, users - 1)
+
+    async def __aenter__(self) -> None:
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
+        self._leave()
 
 
 class Ingest:
@@ -333,19 +366,8 @@ class Ingest:
         )
         return planned, grant
 
-    @contextlib.asynccontextmanager
-    async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._serial.get(key) or (asyncio.Lock(), 0)
-        self._serial[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._serial[key]
-            if users <= 1:
-                del self._serial[key]
-            else:
-                self._serial[key] = (lock, users - 1)
+    def _one_at_a_time(self, key: str) -> _Turn:
+        return _Turn(self._serial, key)
 
     def _current(self, subject: str) -> CurrentState | None:
         value = self.spool.side.state(subject)
