@@ -712,8 +712,16 @@ async def _run_erasure(kafka: Broker, workdir: Path, key: dict[str, str]) -> Era
             await _until(lambda: shared_kids <= set(spool_kids(a.workdir, shared)))
             delete_id = await send(a, _delete(shared))
             before.append(delete_id)
-            await _until(lambda: len(spool_kids(b.workdir, operator)) >= 1)
-            operator_kids = set(spool_kids(b.workdir, operator))
+            # Every data key of `operator` is on the keys topic (each bridge knows the
+            # other's: it can only have read it there) before it is erased.
+            operator_kids = set(spool_kids(a.workdir, operator, own=True)) | set(
+                spool_kids(b.workdir, operator, own=True)
+            )
+            await _until(
+                lambda: all(
+                    operator_kids <= set(spool_kids(bridge.workdir, operator)) for bridge in (a, b)
+                )
+            )
             erase = await asyncio.to_thread(
                 cli, "pii", "erase", operator, "--project", "plain", env=env
             )
