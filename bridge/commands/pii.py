@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.events import EventFactory
-from bridge.pii import Decryptor, KeysTopicFollower, key_record_key
+from bridge.pii import Decryptor, KeysTopicFollower, key_record_key, stamp, tombstone_headers
 from bridge.pii.load import load_kek
 from bridge.publish import Record
 from bridge.publish.kafka import KafkaPublisher, client_options
@@ -58,14 +58,16 @@ async def erase_subjects(
         try:
             for subject in subjects:
                 kids = list(keys.decryptor.kids(subject))
-                tombstones = [Record(key_record_key(subject, kid), None) for kid in kids]
+                erased_at = datetime.now(UTC)
+                headers = tombstone_headers(stamp(erased_at))
+                tombstones = [Record(key_record_key(subject, kid), None, headers) for kid in kids]
                 for record in tombstones:
                     await _publish(publisher, settings.pii.keys_topic, record)
                 event = factory.erased(
                     subject=subject,
                     project=target.name,
                     reason="operator",
-                    erased_at=datetime.now(UTC),
+                    erased_at=erased_at,
                     key_ids=kids,
                 )
                 await _publish(publisher, settings.topic_for(target), event.record)

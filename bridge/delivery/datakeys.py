@@ -26,6 +26,8 @@ from bridge.pii import (
     key_record_key,
     new_data_key,
     parse_key_record,
+    stamp,
+    tombstone_headers,
 )
 from bridge.pii.errors import KekConfigError, KekUnavailableError, PiiError
 from bridge.publish import Record
@@ -130,8 +132,9 @@ class DataKeys:
             if dek is not None and dek.kid not in kids:
                 kids.append(dek.kid)
         self.forget(subject)
+        headers = tombstone_headers(stamp(datetime.fromtimestamp(self._clock(), UTC)))
         tombstones = [
-            Entry(f"erase:{kid}", self._topic, Record(key_record_key(subject, kid), None))
+            Entry(f"erase:{kid}", self._topic, Record(key_record_key(subject, kid), None, headers))
             for kid in kids
         ]
         return tombstones, kids

@@ -3,7 +3,11 @@ Followers of the compacted topics every replica shares, so that replicas agree:
 
 - the keys topic: data keys other replicas created (kept in the spool's keys
   table, so this replica can erase them too) and tombstones (the data key is
-  erased: forget it, never encrypt with it again);
+  erased: forget it, never encrypt with it again). A tombstone erases its
+  subject up to its `kyc_erased_at`: every key of the subject this replica
+  holds that was created before then is erased too, with a tombstone of its own
+  (a key this replica created but had not published when another replica or
+  `pii erase` erased the subject would otherwise outlive the erasure);
 - the state topic: the current state other replicas published (kept in the
   state table, so staleness is judged against every replica's results); when
   the topic shows a state older than the one this replica holds (two replicas
@@ -22,12 +26,19 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from bridge.delivery.datakeys import DataKeys
-from bridge.delivery.spool import KeyRow, Spool, StateRow
+from bridge.delivery.spool import Entry, KeyRow, Prerequisite, Spool, StateRow
 from bridge.delivery.spool.ops import REPLICA_HEADER
 from bridge.errors import PublishError
-from bridge.pii import KeyTombstone, parse_key_record
+from bridge.pii import (
+    KeyRecord,
+    KeyTombstone,
+    key_record_key,
+    parse_key_record,
+    tombstone_erased_at,
+    tombstone_headers,
+)
 from bridge.pii.errors import KeyRecordError
-from bridge.publish import Publisher, ReadRecord
+from bridge.publish import Publisher, ReadRecord, Record
 from bridge.state import CurrentState
 
 __all__ = ["follow_keys", "follow_state"]
@@ -81,6 +92,7 @@ async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> Non
 
     async def handle(records: list[ReadRecord]) -> None:
         rows: list[KeyRow] = []
+        erasures: dict[str, str] = {}  # subject -> the latest erasure time read
         for record in records:
             try:
                 parsed = parse_key_record(record.key, record.value)
@@ -90,11 +102,56 @@ async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> Non
             if isinstance(parsed, KeyTombstone):
                 keys.forget(parsed.subject, parsed.kid)
                 rows.append(KeyRow(parsed.kid, parsed.subject, b"", erased=True))
+                erased_at = tombstone_erased_at(record.headers)
+                if erased_at is not None:
+                    erasures[parsed.subject] = max(erasures.get(parsed.subject, ""), erased_at)
             elif record.value is not None:
                 rows.append(KeyRow(parsed.kid, parsed.subject, record.value))
-        await spool.follow(keys=rows, cursors=_cursors(keys.topic, records))
+        tombstones = _swept(keys, spool, rows, erasures)
+        rows += [KeyRow(kid, subject, b"", erased=True) for subject, kid, _ in tombstones]
+        await spool.follow(
+            keys=rows,
+            cursors=_cursors(keys.topic, records),
+            tombstones=[entry for _, _, entry in tombstones],
+        )
+        if tombstones:
+            log.info("keys.erased_with_subject", keys=len(tombstones))
 
     await _follow(publisher, spool, keys.topic, handle)
+
+
+def _swept(
+    keys: DataKeys, spool: Spool, read: list[KeyRow], erasures: dict[str, str]
+) -> list[tuple[str, str, Entry]]:
+    """
+    (subject, kid, tombstone) for every live key of an erased subject created before its
+    erasure (an earlier millisecond), held in the keys table or read in this batch and
+    not erased in it. A key this replica created waits for its own record.
+    """
+    swept: list[tuple[str, str, Entry]] = []
+    for subject, erased_at in erasures.items():
+        gone = {row.kid for row in read if row.subject == subject and row.erased}
+        held = [row for row in spool.side.keys(subject) if not row.erased]
+        held += [row for row in read if row.subject == subject and not row.erased]
+        seen: set[str] = set()
+        for row in held:
+            if row.kid in gone or row.kid in seen or not _created_before(row, erased_at):
+                continue
+            seen.add(row.kid)
+            after = Prerequisite(keys.topic, row.seq) if row.seq else None
+            record = Record(key_record_key(subject, row.kid), None, tombstone_headers(erased_at))
+            swept.append((subject, row.kid, Entry(f"erase:{row.kid}", keys.topic, record, after)))
+        if seen:
+            keys.forget(subject)
+    return swept
+
+
+def _created_before(row: KeyRow, erased_at: str) -> bool:
+    try:
+        parsed = parse_key_record(key_record_key(row.subject, row.kid), row.value)
+    except KeyRecordError:
+        return False
+    return isinstance(parsed, KeyRecord) and parsed.created_at < erased_at
 
 
 async def follow_state(

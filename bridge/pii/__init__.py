@@ -37,6 +37,7 @@ from bridge.pii.inline import InlineSealed, open_inline, seal_inline
 from bridge.pii.jwks import JwksFileKek
 from bridge.pii.kek import KeyEncryptionKey
 from bridge.pii.keys import (
+    ERASED_AT_HEADER,
     DataKey,
     KeyRecord,
     KeyTombstone,
@@ -44,6 +45,9 @@ from bridge.pii.keys import (
     key_record_key,
     new_data_key,
     parse_key_record,
+    stamp,
+    tombstone_erased_at,
+    tombstone_headers,
 )
 from bridge.pii.paths import PII_MARK, PiiTree, merge, pii_tree, split
 from bridge.pii.reader import ERASED, Decryptor
@@ -52,6 +56,7 @@ from bridge.pii.sealed import EVENT_ID_HEADER, open_sealed, seal, sealed_kid
 __all__ = [
     "DEFAULT_KEYS_TOPIC",
     "ERASED",
+    "ERASED_AT_HEADER",
     "EVENT_ID_HEADER",
     "PII_MARK",
     "DataKey",
@@ -84,4 +89,7 @@ __all__ = [
     "seal_inline",
     "sealed_kid",
     "split",
+    "stamp",
+    "tombstone_erased_at",
+    "tombstone_headers",
 ]

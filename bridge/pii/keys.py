@@ -9,7 +9,13 @@ key-encryption key:
                                           of a subject, whichever replica created it
     value = {"subject": ..., "kid": ..., "kek_kid": ..., "wrapped_key": "<JWE>",
              "created_at": "2025-06-30T12:00:00.250Z"}
-    value = null                          tombstone: the DEK is erased
+    value = null                          tombstone: the DEK is erased, header
+                                          kyc_erased_at: when its subject was erased
+
+A tombstone erases its subject up to `kyc_erased_at`: every replica that reads
+it also erases the subject's other keys created before then (a key a replica
+created but had not published when the subject was erased, see
+`bridge.delivery.followers`), and copies the time onto their tombstones.
 
 The kid is base64url, so the last `/` of a key separates subject and kid. Pure.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,6 +36,7 @@ from bridge.pii.compact import b64url_decode, b64url_encode, parse_compact
 from bridge.pii.errors import KeyRecordError, PiiError, TamperedError
 
 __all__ = [
+    "ERASED_AT_HEADER",
     "KEY_BYTES",
     "DataKey",
     "KeyRecord",
@@ -39,9 +47,13 @@ __all__ = [
     "key_record_key",
     "new_data_key",
     "parse_key_record",
+    "stamp",
+    "tombstone_erased_at",
+    "tombstone_headers",
 ]
 
 KEY_BYTES = 32
+ERASED_AT_HEADER = "kyc_erased_at"
 _KID_BYTES = 16
 
 
@@ -125,6 +137,24 @@ class KeyTombstone:
     kid: str
 
 
+def stamp(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds (`created_at`, `kyc_erased_at`): sorts as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def tombstone_headers(erased_at: str) -> tuple[tuple[str, bytes], ...]:
+    """The headers of a tombstone whose subject was erased at `erased_at` (a `stamp`)."""
+    return ((ERASED_AT_HEADER, erased_at.encode()),)
+
+
+def tombstone_erased_at(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """When a tombstone's subject was erased; None for a tombstone without the header."""
+    for name, value in headers:
+        if name == ERASED_AT_HEADER:
+            return value.decode("utf-8", "replace")
+    return None
+
+
 def key_record(dek: DataKey, wrapped_key: str, *, created_at: datetime) -> tuple[bytes, bytes]:
     """
     Return the (key, value) of the record that publishes `dek` wrapped as `wrapped_key`.
@@ -138,13 +168,12 @@ def key_record(dek: DataKey, wrapped_key: str, *, created_at: datetime) -> tuple
     kek_kid = parse_compact(wrapped_key).header.get("kid")
     if not isinstance(kek_kid, str):
         raise TamperedError("wrapped key header has no kid")
-    stamp = created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     value = {
         "subject": dek.subject,
         "kid": dek.kid,
         "kek_kid": kek_kid,
         "wrapped_key": wrapped_key,
-        "created_at": stamp,
+        "created_at": stamp(created_at),
     }
     return key_record_key(dek.subject, dek.kid), orjson.dumps(value)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -16,8 +17,17 @@ import pytest
 
 from bridge.config import load_settings
 from bridge.delivery.ingest import Ingest
-from bridge.pii import Decryptor, JwksFileKek, parse_key_record
-from bridge.publish import ReadRecord, TopicSpec
+from bridge.errors import PublishError
+from bridge.pii import (
+    Decryptor,
+    JwksFileKek,
+    key_record_key,
+    parse_key_record,
+    stamp,
+    tombstone_erased_at,
+    tombstone_headers,
+)
+from bridge.publish import Delivery, ReadRecord, Record, TopicSpec
 from bridge.publish.memory import MemoryPublisher, MemoryReader
 from bridge.state import CurrentState
 from bridge.types import JSONObject
@@ -138,6 +148,8 @@ async def test_delete_erases_every_data_key_of_the_submission(
     assert [(r.key, None) for r in records if r.value is None] == [
         (f"sub-d/{erased_kid}".encode(), None)
     ]
+    (tombstone,) = [r for r in records if r.value is None]
+    assert tombstone_erased_at(tombstone.headers) is not None  # other replicas sweep up to it
     events = _values(publisher, EVENTS)
     erased = [e for e in events if e["event_type"] == "kyc.erased"]
     assert 1 == len(erased)
@@ -275,3 +287,72 @@ async def test_a_state_record_is_published_only_after_its_event(tmp_path: Path) 
         await _settled(ingest, publisher)
     assert 1 == len(publisher.records(EVENTS))
     assert [b"sub-o"] == [r.key for r in publisher.records(STATE)]
+
+
+class HeldKeysPublisher(MemoryPublisher):
+    """Refuses to publish to the keys topic while `hold` is set (reading works)."""
+
+    def __init__(self) -> None:
+        super().__init__(partitions=1)
+        self.hold = True
+
+    async def publish(
+        self, topic: str, partition: int, records: Sequence[Record]
+    ) -> list[Delivery]:
+        if topic == KEYS and self.hold:
+            raise PublishError("keys topic held by the test")
+        return await super().publish(topic, partition, records)
+
+    async def inject(self, record: Record) -> None:
+        """Publish to the keys topic as another party would (past the hold)."""
+        await super().publish(KEYS, 0, [record])
+
+
+def _kids(ingest: Ingest, subject: str) -> dict[str, bool]:
+    return {row.kid: row.erased for row in ingest.spool.side.keys(subject)}
+
+
+async def test_a_tombstone_read_back_erases_the_keys_created_before_its_erasure(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """
+    Another party erases a subject (`pii erase`, another replica's `delete`) while this
+    replica's key of it is not on the keys topic yet: reading the tombstone, the replica
+    erases that key too, its tombstone (same erasure time) follows the key record, the
+    event encrypted with it reads as erased, and the next webhook gets a new key. A
+    subject erased before its key was created keeps the key.
+    """
+    publisher = HeldKeysPublisher()
+    before = stamp(datetime.now(UTC) - timedelta(hours=1))
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        await accept(ingest, _approved("sub-x", "2025-03-14T09:21:07.412Z"))
+        await accept(ingest, _approved("sub-y", "2025-03-14T09:21:07.412Z"))
+        ((own_x, _),) = _kids(ingest, "sub-x").items()
+        ((own_y, _),) = _kids(ingest, "sub-y").items()
+        await asyncio.sleep(0.002)  # the erasure comes a millisecond after the key
+        erased_at = stamp(datetime.now(UTC))
+        for subject, at in (("sub-x", erased_at), ("sub-y", before)):
+            headers = tombstone_headers(at)
+            await publisher.inject(Record(key_record_key(subject, "other"), None, headers))
+        async with asyncio.timeout(10):
+            while not _kids(ingest, "sub-x").get(own_x):
+                await asyncio.sleep(0.02)
+        assert [] == [r for r in publisher.records(KEYS) if r.value is not None]  # still held
+        publisher.hold = False
+        await accept(ingest, _approved("sub-x", "2025-07-01T00:00:00.000Z"))
+        await _settled(ingest, publisher)
+        assert {own_y: False} == _kids(ingest, "sub-y")
+    records = publisher.records(KEYS)
+    mine = [r for r in records if r.key == key_record_key("sub-x", own_x)]
+    assert [False, True] == [r.value is None for r in mine]  # the key record, then its tombstone
+    assert erased_at == tombstone_erased_at(mine[1].headers)
+    assert not any(r.key == key_record_key("sub-y", own_y) and r.value is None for r in records)
+    live = [parse_key_record(r.key, r.value) for r in records if r.value is not None]
+    assert 2 == len([k for k in live if k.subject == "sub-x"])  # a new key after the erasure
+    decryptor = Decryptor(JwksFileKek.from_file(kek_file))
+    for record in records:
+        decryptor.add_key_record(record.key, record.value)
+    seen = [await decryptor.decrypt_event(orjson.dumps(e)) for e in _values(publisher, EVENTS)]
+    assert [("sub-x", "erased"), ("sub-y", "clear"), ("sub-x", "clear")] == [
+        (s["subject"], s["pii"]) for s in seen
+    ]

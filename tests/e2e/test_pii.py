@@ -25,16 +25,28 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from jwcrypto import jwe, jwk
 
 from bridge.decode import decode_webhook
-from bridge.pii import Decryptor, JwksFileKek, KeyEncryptionKey, KeysTopicFollower, open_inline
+from bridge.pii import (
+    ERASED_AT_HEADER,
+    Decryptor,
+    JwksFileKek,
+    KeyEncryptionKey,
+    KeysTopicFollower,
+    key_record_key,
+    open_inline,
+    stamp,
+    tombstone_headers,
+)
 from bridge.pii.compact import parse_compact
 from bridge.pii.kms import AwsKmsKek, KmsSettings
 from bridge.types import JSONObject, JSONValue
@@ -161,6 +173,19 @@ def _erased_events(records: list[ConsumedRecord]) -> list[Erased]:
             )
         )
     return found
+
+
+async def _erase_elsewhere(bootstrap: str, topic: str, subject: str, erased_at: str) -> None:
+    """Publish a tombstone of `subject` for a kid no bridge has, erased at `erased_at`."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        headers = list(tombstone_headers(erased_at))
+        await producer.send_and_wait(
+            topic, None, key=key_record_key(subject, "elsewhere"), headers=headers
+        )
+    finally:
+        await producer.stop()
 
 
 def _tombstoned(keys: list[ConsumedRecord]) -> dict[str, set[str]]:
@@ -635,6 +660,9 @@ class Erasure:
     operator_kids: set[str]
     fresh: str  # its first and only webhook is `delete`
     keep: str  # never erased
+    swept: str  # erased by a tombstone of a kid no bridge has (another party)
+    swept_kid: str  # the key bridge B had created for it just before
+    swept_at: str  # the erasure time in that tombstone
     delete_id: str  # the event id of the `delete` of `shared`
     erase: subprocess.CompletedProcess[str]
     gone: set[str]  # event ids whose personal data must be erased
@@ -726,9 +754,18 @@ async def _run_erasure(kafka: Broker, workdir: Path, key: dict[str, str]) -> Era
                 cli, "pii", "erase", operator, "--project", "plain", env=env
             )
             exposure.add("pii erase stderr", erase.stderr)
+            # Another party erases `swept` knowing none of its keys (a kid of its own): B,
+            # reading the tombstone, erases the key it created a moment before; A too.
+            swept = f"swept-{uuid.uuid4().hex[:10]}"
+            before.append(await send(b, person(swept, 0)))
+            (swept_kid,) = spool_kids(b.workdir, swept, own=True)
+            await asyncio.sleep(0.01)  # the erasure comes after the key
+            swept_at = stamp(datetime.now(UTC))
+            await _erase_elsewhere(kafka.bootstrap, topics.keys, swept, swept_at)
             # Both bridges have seen the tombstones: new webhooks get new data keys.
-            for bridge, subject in [(a, operator), (b, operator), (b, shared)]:
+            for bridge, subject in [(a, operator), (b, operator), (b, shared), (b, swept)]:
                 await _until(partial(_all_erased, bridge.workdir, subject))
+            await _until(lambda: spool_kids(a.workdir, swept).get(swept_kid, False))
             await send(b, person(shared, 2))
             await send(a, person(operator, 2))
             for bridge in (a, b):
@@ -748,6 +785,9 @@ async def _run_erasure(kafka: Broker, workdir: Path, key: dict[str, str]) -> Era
         operator_kids=operator_kids,
         fresh=fresh,
         keep=keep,
+        swept=swept,
+        swept_kid=swept_kid,
+        swept_at=swept_at,
         delete_id=delete_id,
         erase=erase,
         gone=set(before),
@@ -806,6 +846,24 @@ def test_pii_erase_tombstones_every_key_and_announces_it(erasure: Erasure) -> No
     event = _erased_event(erasure, erasure.operator)
     assert ("operator", "operator", "plain") == (event.reason, event.channel, event.project)
     assert erasure.operator_kids == event.key_ids
+
+
+def test_a_tombstone_from_elsewhere_erases_the_keys_created_before_it(
+    erasure: Erasure,
+) -> None:
+    """
+    A tombstone of a subject for a kid no bridge has (another party's erasure): bridge B
+    tombstones the key it created for the subject just before, after its key record and
+    with the same `kyc_erased_at`; no other key of the subject is made or erased.
+    """
+    mine = key_record_key(erasure.swept, erasure.swept_kid)
+    records = [r for r in erasure.keys if r.key == mine]
+    assert [False, True] == [r.value is None for r in records]
+    assert {erasure.swept_at.encode()} == {
+        r.headers[ERASED_AT_HEADER] for r in records if r.value is None
+    }
+    assert {erasure.swept_kid} == _created(erasure.keys)[erasure.swept]
+    assert {erasure.swept_kid, "elsewhere"} == _tombstoned(erasure.keys)[erasure.swept]
 
 
 def test_a_delete_that_is_the_first_webhook_erases_its_own_key(erasure: Erasure) -> None:

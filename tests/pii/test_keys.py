@@ -10,6 +10,7 @@ import pytest
 from bridge.pii.compact import b64url_encode
 from bridge.pii.errors import KeyRecordError, TamperedError
 from bridge.pii.keys import (
+    ERASED_AT_HEADER,
     DataKey,
     KeyRecord,
     KeyTombstone,
@@ -19,6 +20,9 @@ from bridge.pii.keys import (
     key_record_key,
     new_data_key,
     parse_key_record,
+    stamp,
+    tombstone_erased_at,
+    tombstone_headers,
 )
 
 SUBJECT = "d2f4a6c8-e0b1-4d3f-a5c7-e9b1d3f5a7c9"
@@ -158,3 +162,14 @@ def test_malformed_key_records_raise(key: bytes | None, value: bytes | None) -> 
     """Every malformed key record is one KeyRecordError."""
     with pytest.raises(KeyRecordError):
         parse_key_record(key, value)
+
+
+def test_tombstone_headers_carry_the_erasure_time_and_it_sorts_with_created_at() -> None:
+    """`kyc_erased_at` round-trips, and compares as text with a key's `created_at`."""
+    erased = datetime(2026, 12, 6, 19, 0, 0, 250_999, tzinfo=UTC)
+    headers = tombstone_headers(stamp(erased))
+    assert [(ERASED_AT_HEADER, b"2026-12-06T19:00:00.250Z")] == list(headers)
+    assert "2026-12-06T19:00:00.250Z" == tombstone_erased_at(headers)
+    assert tombstone_erased_at([("other", b"x")]) is None
+    created = stamp(datetime(2026, 12, 6, 18, 59, 59, 999_000, tzinfo=UTC))
+    assert created < str(tombstone_erased_at(headers))

@@ -232,6 +232,26 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]], fi
         raise sqlite3.DatabaseError("spool sequence numbers are not where they were expected")
 
 
+def insert_entries(
+    conn: sqlite3.Connection, entries: Sequence[Entry], accepted_at: float
+) -> list[SpooledRecord]:
+    """
+    Insert entries whose prerequisites are given by seq (not by entry index), in one
+    statement, and return the records they became.
+
+    Raises:
+        sqlite3.DatabaseError: the sequence numbers were not the expected ones.
+    """
+    first = last_seq(conn) + 1
+    afters = [entry.after.seq if entry.after is not None else 0 for entry in entries]
+    rows = [row_of(entry, accepted_at, after) for entry, after in zip(entries, afters, strict=True)]
+    insert_rows(conn, rows, first)
+    return [
+        spooled(seq, entry, accepted_at, after)
+        for seq, (entry, after) in enumerate(zip(entries, afters, strict=True), start=first)
+    ]
+
+
 def _insert(
     conn: sqlite3.Connection, entry: Entry, accepted_at: float, after: int = 0
 ) -> SpooledRecord:
@@ -340,12 +360,7 @@ class MarkDone(Operation[list[SpooledRecord]]):
             "INSERT OR REPLACE INTO delivered (event_id, acked_at) VALUES (?, ?)",
             [(i, self.acked_at) for i in self.event_ids],
         )
-        first = last_seq(conn) + 1
-        insert_rows(conn, [row_of(entry, self.acked_at, 0) for entry in self.followups], first)
-        return [
-            spooled(seq, entry, self.acked_at, 0)
-            for seq, entry in enumerate(self.followups, start=first)
-        ]
+        return insert_entries(conn, self.followups, self.acked_at)
 
 
 @dataclass
@@ -393,15 +408,28 @@ class ReadAfter(Operation[list[SpooledRecord]]):
 
 
 @dataclass
-class Follow(Operation[None]):
-    """Record what a follower read from the keys or state topic (see `side`)."""
+class Follow(Operation[list[SpooledRecord]]):
+    """
+    Record what a follower read from the keys or state topic (see `side`), and append
+    the tombstones its reading calls for (committed to the relay like new records).
+    """
 
     keys: tuple[KeyRow, ...]
     states: tuple[StateRow, ...]
     cursors: tuple[tuple[str, int, int], ...]
+    tombstones: tuple[Entry, ...] = ()
+    accepted_at: float = 0.0
 
-    def run(self, conn: sqlite3.Connection) -> None:
+    def committed(self) -> list[SpooledRecord]:
+        return self._result
+
+    @property
+    def writes(self) -> int:
+        return sum(entry.record.size for entry in self.tombstones)
+
+    def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
         apply_followed(conn, self.keys, self.states, self.cursors)
+        return insert_entries(conn, self.tombstones, self.accepted_at)
 
 
 @dataclass

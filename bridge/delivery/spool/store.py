@@ -274,9 +274,17 @@ class Spool:
         keys: Sequence[KeyRow] = (),
         states: Sequence[StateRow] = (),
         cursors: Sequence[tuple[str, int, int]] = (),
+        tombstones: Sequence[Entry] = (),
     ) -> None:
-        """Record what a follower read (keys, newer states) and how far, in one transaction."""
-        await self._submit(Follow(tuple(keys), tuple(states), tuple(cursors)))
+        """
+        Record what a follower read (keys, newer states) and how far, and append
+        `tombstones` (prerequisites by seq only), in one transaction. The tombstones
+        are not held to the caps: erasing never waits for room.
+        """
+        op = Follow(tuple(keys), tuple(states), tuple(cursors), tuple(tombstones), self._clock())
+        appended = await self._submit(op)
+        self.events += len(appended)
+        self.bytes += sum(r.record.size for r in appended)
 
     async def pending_topics(self) -> list[str]:
         """Return the topics that have records waiting."""
