@@ -854,11 +854,13 @@ def test_a_tombstone_from_elsewhere_erases_the_keys_created_before_it(
     """
     A tombstone of a subject for a kid no bridge has (another party's erasure): bridge B
     tombstones the key it created for the subject just before, after its key record and
-    with the same `kyc_erased_at`; no other key of the subject is made or erased.
+    with the same `kyc_erased_at` (bridge A, if it had read that key record by then,
+    does too: a second tombstone changes nothing); no other key is made or erased.
     """
     mine = key_record_key(erasure.swept, erasure.swept_kid)
     records = [r for r in erasure.keys if r.key == mine]
-    assert [False, True] == [r.value is None for r in records]
+    assert records[0].value is not None  # the key record comes first
+    assert 1 <= len(records) - 1 == sum(r.value is None for r in records) <= 2
     assert {erasure.swept_at.encode()} == {
         r.headers[ERASED_AT_HEADER] for r in records if r.value is None
     }
