@@ -132,12 +132,15 @@ class DataKeys:
             if dek is not None and dek.kid not in kids:
                 kids.append(dek.kid)
         self.forget(subject)
-        headers = tombstone_headers(stamp(datetime.fromtimestamp(self._clock(), UTC)))
-        tombstones = [
-            Entry(f"erase:{kid}", self._topic, Record(key_record_key(subject, kid), None, headers))
-            for kid in kids
-        ]
-        return tombstones, kids
+        erased_at = stamp(datetime.fromtimestamp(self._clock(), UTC))
+        return [self.tombstone(subject, kid, erased_at) for kid in kids], kids
+
+    def tombstone(
+        self, subject: str, kid: str, erased_at: str, after: Prerequisite | None = None
+    ) -> Entry:
+        """The tombstone of one DEK of `subject`, erased at `erased_at` (a `stamp`)."""
+        record = Record(key_record_key(subject, kid), None, tombstone_headers(erased_at))
+        return Entry(f"erase:{kid}", self._topic, record, after)
 
     def forget(self, subject: str, kid: str | None = None) -> None:
         """Drop the cached DEK of `subject` (only if it is `kid`, when given)."""

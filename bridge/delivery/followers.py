@@ -35,10 +35,9 @@ from bridge.pii import (
     key_record_key,
     parse_key_record,
     tombstone_erased_at,
-    tombstone_headers,
 )
 from bridge.pii.errors import KeyRecordError
-from bridge.publish import Publisher, ReadRecord, Record
+from bridge.publish import Publisher, ReadRecord
 from bridge.state import CurrentState
 
 __all__ = ["follow_keys", "follow_state"]
@@ -139,8 +138,7 @@ def _swept(
                 continue
             seen.add(row.kid)
             after = Prerequisite(keys.topic, row.seq) if row.seq else None
-            record = Record(key_record_key(subject, row.kid), None, tombstone_headers(erased_at))
-            swept.append((subject, row.kid, Entry(f"erase:{row.kid}", keys.topic, record, after)))
+            swept.append((subject, row.kid, keys.tombstone(subject, row.kid, erased_at, after)))
         if seen:
             keys.forget(subject)
     return swept
