@@ -7,7 +7,10 @@ Followers of the compacted topics every replica shares, so that replicas agree:
   subject up to its `kyc_erased_at`: every key of the subject this replica
   holds that was created before then is erased too, with a tombstone of its own
   (a key this replica created but had not published when another replica or
-  `pii erase` erased the subject would otherwise outlive the erasure);
+  `pii erase` erased the subject would otherwise outlive the erasure). The
+  erasure time is kept (the spool's erasures table), so a key record of the
+  subject read later, created before it, is erased as well (its creator may be
+  gone for good);
 - the state topic: the current state other replicas published (kept in the
   state table, so staleness is judged against every replica's results); when
   the topic shows a state older than the one this replica holds (two replicas
@@ -106,17 +109,31 @@ async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> Non
                     erasures[parsed.subject] = max(erasures.get(parsed.subject, ""), erased_at)
             elif record.value is not None:
                 rows.append(KeyRow(parsed.kid, parsed.subject, record.value))
-        tombstones = _swept(keys, spool, rows, erasures)
+        tombstones = _swept(keys, spool, rows, _due(spool, rows, erasures))
         rows += [KeyRow(kid, subject, b"", erased=True) for subject, kid, _ in tombstones]
         await spool.follow(
             keys=rows,
             cursors=_cursors(keys.topic, records),
             tombstones=[entry for _, _, entry in tombstones],
+            erasures=list(erasures.items()),
         )
         if tombstones:
             log.info("keys.erased_with_subject", keys=len(tombstones))
 
     await _follow(publisher, spool, keys.topic, handle)
+
+
+def _due(spool: Spool, read: list[KeyRow], erasures: dict[str, str]) -> dict[str, str]:
+    """
+    The time up to which each subject is swept: the latest erasure read in this batch or
+    before it (stored), for the subjects erased in this batch or with a live key read in it.
+    """
+    due: dict[str, str] = {}
+    for subject in {row.subject for row in read if not row.erased} | erasures.keys():
+        times = [t for t in (erasures.get(subject), spool.side.erased_at(subject)) if t]
+        if times:
+            due[subject] = max(times)
+    return due
 
 
 def _swept(

@@ -21,7 +21,9 @@ from bridge.errors import PublishError
 from bridge.pii import (
     Decryptor,
     JwksFileKek,
+    key_record,
     key_record_key,
+    new_data_key,
     parse_key_record,
     stamp,
     tombstone_erased_at,
@@ -356,3 +358,62 @@ async def test_a_tombstone_read_back_erases_the_keys_created_before_its_erasure(
     assert [("sub-x", "erased"), ("sub-y", "clear"), ("sub-x", "clear")] == [
         (s["subject"], s["pii"]) for s in seen
     ]
+
+
+async def test_a_key_record_read_after_its_subjects_erasure_is_erased_if_created_before(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """
+    The creator of a key may be gone for good after publishing it, and its record may
+    reach this replica after the tombstone that erased the subject (another partition,
+    a later batch): the replica keeps each subject's latest erasure time (also across a
+    restart), so such a key is erased on reading, with that erasure time; a key created
+    after the erasure stays, and an older erasure read later does not move the time back.
+    """
+    publisher = HeldKeysPublisher()
+    publisher.hold = False
+    kek = JwksFileKek.from_file(kek_file)
+    now = datetime.now(UTC)
+    erased_at, older = stamp(now), stamp(now - timedelta(hours=2))
+
+    async def ghost(created: datetime) -> str:
+        dek = new_data_key("sub-g")
+        key, value = key_record(dek, await kek.wrap(dek), created_at=created)
+        await publisher.inject(Record(key, value))
+        return dek.kid
+
+    async def erased(ingest: Ingest, kid: str) -> None:
+        async with asyncio.timeout(10):
+            while not _kids(ingest, "sub-g").get(kid):
+                await asyncio.sleep(0.02)
+
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        await publisher.inject(
+            Record(key_record_key("sub-g", "other"), None, tombstone_headers(erased_at))
+        )
+        async with asyncio.timeout(10):
+            while ingest.spool.side.erased_at("sub-g") is None:
+                await asyncio.sleep(0.02)
+        early = await ghost(now - timedelta(seconds=1))
+        late = await ghost(now + timedelta(seconds=1))
+        await erased(ingest, early)
+        await publisher.inject(
+            Record(key_record_key("sub-g", "older"), None, tombstone_headers(older))
+        )
+        await _settled(ingest, publisher)
+        assert erased_at == ingest.spool.side.erased_at("sub-g")
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        after_restart = await ghost(now - timedelta(minutes=1))
+        await erased(ingest, after_restart)
+        await _settled(ingest, publisher)
+        assert {early: True, late: False, after_restart: True} == {
+            kid: erased
+            for kid, erased in _kids(ingest, "sub-g").items()
+            if kid in (early, late, after_restart)
+        }
+    tombstones = {
+        r.key: tombstone_erased_at(r.headers) for r in publisher.records(KEYS) if r.value is None
+    }
+    for kid in (early, after_restart):
+        assert erased_at == tombstones[key_record_key("sub-g", kid)]
+    assert key_record_key("sub-g", late) not in tombstones

@@ -10,11 +10,13 @@ The spool's table layout, in one place, and the migration of older spools.
     keys       the data keys of the encrypt mode: one row per key record (own and
                followed from the keys topic), `erased` once tombstoned
     state      the current state of each submission (the state topic's view)
+    erasures   the latest erasure time (`kyc_erased_at`) read for each subject: a key
+               record of the subject read later, created before it, is erased too
     cursors    how far the followers have read the keys and state topics
     identity   one row: the replica id this spool's owner writes into its state
                records (kept across restarts, so its follower knows them as its own)
 
-`keys`, `state` and `cursors` are local caches of Kafka topics: deleting them
+`keys`, `state`, `erasures` and `cursors` are local caches of Kafka topics: deleting them
 only costs a re-read of those topics.
 """
 
@@ -51,6 +53,10 @@ CREATE TABLE IF NOT EXISTS state (
     subject TEXT PRIMARY KEY,
     status_time TEXT,
     value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erasures (
+    subject TEXT PRIMARY KEY,
+    erased_at TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (
     topic TEXT NOT NULL,

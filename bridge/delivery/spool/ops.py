@@ -419,6 +419,7 @@ class Follow(Operation[list[SpooledRecord]]):
     cursors: tuple[tuple[str, int, int], ...]
     tombstones: tuple[Entry, ...] = ()
     accepted_at: float = 0.0
+    erasures: tuple[tuple[str, str], ...] = ()  # (subject, erased_at) read
 
     def committed(self) -> list[SpooledRecord]:
         return self._result
@@ -428,7 +429,7 @@ class Follow(Operation[list[SpooledRecord]]):
         return sum(entry.record.size for entry in self.tombstones)
 
     def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
-        apply_followed(conn, self.keys, self.states, self.cursors)
+        apply_followed(conn, self.keys, self.states, self.cursors, self.erasures)
         return insert_entries(conn, self.tombstones, self.accepted_at)
 
 

@@ -1,5 +1,6 @@
 """
-The spool's side tables: data keys, submission state and follower cursors
+The spool's side tables: data keys, subjects' erasure times, submission state and
+follower cursors
 (local caches of the keys and state topics; see `layout`).
 
 Writes happen on the writer thread, inside the transaction of the append they
@@ -84,13 +85,24 @@ class SideWrite:
             conn.execute("UPDATE keys SET erased = 1 WHERE subject = ?", (self.erase,))
 
 
+_ERASURE_UPSERT = (
+    "INSERT INTO erasures (subject, erased_at) VALUES (?, ?) "
+    "ON CONFLICT (subject) DO UPDATE SET erased_at = excluded.erased_at "
+    "WHERE excluded.erased_at > erasures.erased_at"
+)
+
+
 def apply_followed(
     conn: sqlite3.Connection,
     keys: Sequence[KeyRow],
     states: Sequence[StateRow],
     cursors: Sequence[tuple[str, int, int]],
+    erasures: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Record what a follower read: key rows (tombstones as erased), newer states, cursors."""
+    """
+    Record what a follower read: key rows (tombstones as erased), subjects' erasure
+    times (the later one is kept), newer states, cursors.
+    """
     for key in keys:
         if key.erased:
             conn.execute("UPDATE keys SET erased = 1 WHERE kid = ?", (key.kid,))
@@ -100,6 +112,7 @@ def apply_followed(
                 "ON CONFLICT (kid) DO NOTHING",
                 (key.kid, key.subject, key.value),
             )
+    conn.executemany(_ERASURE_UPSERT, erasures)
     for state in states:
         conn.execute(STATE_UPSERT, (state.subject, state.status_time, state.value))
     conn.executemany(
@@ -130,6 +143,13 @@ class SideReader:
             (subject,),
         )
         return [KeyRow(str(k), subject, bytes(v), int(s), bool(e)) for k, v, s, e in rows]
+
+    def erased_at(self, subject: str) -> str | None:
+        """The latest erasure time (`kyc_erased_at`) read for `subject`, if any."""
+        row = self._conn.execute(
+            "SELECT erased_at FROM erasures WHERE subject = ?", (subject,)
+        ).fetchone()
+        return str(row[0]) if row else None
 
     def cursors(self, topic: str) -> dict[int, int]:
         """Partition -> next offset a follower of `topic` reads."""

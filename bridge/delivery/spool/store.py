@@ -275,13 +275,21 @@ class Spool:
         states: Sequence[StateRow] = (),
         cursors: Sequence[tuple[str, int, int]] = (),
         tombstones: Sequence[Entry] = (),
+        erasures: Sequence[tuple[str, str]] = (),
     ) -> None:
         """
-        Record what a follower read (keys, newer states) and how far, and append
-        `tombstones` (prerequisites by seq only), in one transaction. The tombstones
-        are not held to the caps: erasing never waits for room.
+        Record what a follower read (keys, subjects' erasure times, newer states) and how
+        far, and append `tombstones` (prerequisites by seq only), in one transaction. The
+        tombstones are not held to the caps: erasing never waits for room.
         """
-        op = Follow(tuple(keys), tuple(states), tuple(cursors), tuple(tombstones), self._clock())
+        op = Follow(
+            tuple(keys),
+            tuple(states),
+            tuple(cursors),
+            tuple(tombstones),
+            self._clock(),
+            tuple(erasures),
+        )
         appended = await self._submit(op)
         self.events += len(appended)
         self.bytes += sum(r.record.size for r in appended)
