@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from bridge.config import SpoolSettings
 from bridge.delivery.spool import Entry, Spool, SpooledRecord, read_status
 from bridge.delivery.spool.layout import migrate
+from bridge.delivery.spool.ops import MarkDone
 from bridge.errors import SpoolFullError, SpoolUnavailableError
 from bridge.publish import Record
 
@@ -249,3 +251,43 @@ async def test_the_replica_id_is_kept_across_restarts_and_differs_between_spools
         await spool.close()
     assert 16 == len(ids[0])
     assert ids[0] == ids[1] != ids[2]
+
+
+async def test_bookkeeping_of_a_failed_group_is_retried_before_later_bookkeeping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A group holding one acknowledgement fails while a later acknowledgement waits: the
+    first is retried ahead of it, so their follow-ups (state records) keep their order.
+    """
+    spool = Spool(SpoolSettings(directory=tmp_path), clock=lambda: 1000.0)
+    await spool.open()
+    stored = []
+    for i in range(2):
+        followup = Entry(f"state:{i}", "s", _record(100 + i))
+        (appended,) = await spool.append([Entry(f"id-{i}", "t", _record(i), followup=followup)])
+        assert appended.record is not None
+        stored.append(appended.record)
+    release = threading.Event()
+    original = MarkDone.run
+    calls: list[tuple[int, ...]] = []
+
+    def flaky(self: MarkDone, conn: sqlite3.Connection) -> list[SpooledRecord]:
+        calls.append(self.seqs)
+        if len(calls) == 1:
+            release.wait(5)  # the later acknowledgement is queued meanwhile
+            raise sqlite3.OperationalError("disk I/O error")
+        return original(self, conn)
+
+    monkeypatch.setattr(MarkDone, "run", flaky)
+    spool.mark_done(stored[:1], acked_at=1000.0)
+    await asyncio.sleep(0.1)  # the writer runs the first acknowledgement's group
+    spool.mark_done(stored[1:], acked_at=1000.0)
+    await asyncio.sleep(0.1)  # the second is handed to the writer behind it
+    release.set()
+    async with asyncio.timeout(5):
+        while len(pending := await spool.read_after(0, 10)) != 2:
+            await asyncio.sleep(0.02)
+    assert [(stored[0].seq,), (stored[0].seq,), (stored[1].seq,)] == calls
+    assert ["state:0", "state:1"] == [r.event_id for r in pending]
+    await spool.close()

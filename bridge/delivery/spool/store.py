@@ -274,19 +274,21 @@ class Spool:
         keys: Sequence[KeyRow] = (),
         states: Sequence[StateRow] = (),
         cursors: Sequence[tuple[str, int, int]] = (),
-        tombstones: Sequence[Entry] = (),
+        appends: Sequence[Entry] = (),
         erasures: Sequence[tuple[str, str]] = (),
     ) -> None:
         """
         Record what a follower read (keys, subjects' erasure times, newer states) and how
-        far, and append `tombstones` (prerequisites by seq only), in one transaction. The
-        tombstones are not held to the caps: erasing never waits for room.
+        far, and append what its reading calls for (`appends`: tombstones, a state
+        published again; prerequisites by seq only), in one transaction, so a crash
+        never keeps the position without them. They are not held to the caps: erasing
+        and repairing the state topic never wait for room.
         """
         op = Follow(
             tuple(keys),
             tuple(states),
             tuple(cursors),
-            tuple(tombstones),
+            tuple(appends),
             self._clock(),
             tuple(erasures),
         )
@@ -381,7 +383,9 @@ class Spool:
                 else:
                     backlog += item
             group, backlog = backlog[:_MAX_GROUP], backlog[_MAX_GROUP:]  # never more per group
-            self._apply(conn, group, loop)
+            # bookkeeping of a failed group goes first, in its order: a later MarkDone
+            # must not append its follow-ups (state records) before an earlier one's
+            backlog = self._apply(conn, group, loop) + backlog
         conn.close()
         os.close(self._lock_fd)
 
@@ -392,7 +396,8 @@ class Spool:
 
     def _apply(
         self, conn: sqlite3.Connection, group: list[Work], loop: asyncio.AbstractEventLoop
-    ) -> None:
+    ) -> list[Work]:
+        """Run `group` in one transaction; return the bookkeeping to retry if it failed."""
         writing = sum(w.writes for w in group)
         try:
             free = self._room.before_group(conn, writing)
@@ -432,14 +437,12 @@ class Spool:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             error = SpoolUnavailableError(f"spool write failed: {type(exc).__name__}")
-            # Bookkeeping has no caller to tell: keep it for the next group.
-            kept = [work for work in group if work.requeue]
-            if kept:
-                self._ops.put(kept)
             loop.call_soon_threadsafe(self._failed, group, error, free)
             time.sleep(0.2)  # a failing disk must not spin this thread
-            return
+            # Bookkeeping has no caller to tell: keep it for the next group.
+            return [work for work in group if work.requeue]
         loop.call_soon_threadsafe(self._committed, group, refused, free, durable)
+        return []
 
     def _failed(self, group: list[Work], error: BaseException, free: int) -> None:
         self._set_health(healthy=False, free=free)
