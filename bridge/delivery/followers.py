@@ -17,8 +17,10 @@ Followers of the compacted topics every replica shares, so that replicas agree:
   published out of order), this replica publishes its newer state again, so
   the topic's last value is always the newest.
 
-Each follower reads from the positions it stored in the spool (in the same
-transaction as what it read) and runs as a supervised background task.
+Each follower reads from the positions it stored in the spool, in the same
+transaction as what it read and the records its reading calls for (tombstones, a
+state published again), so a crash or a full spool never keeps a position without
+them; each runs as a supervised background task.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ __all__ = ["follow_keys", "follow_state"]
 
 log = structlog.get_logger("bridge.followers")
 
-#: Publish this replica's state value again (the topic showed an older one).
-RepublishHook = Callable[[bytes], Awaitable[None]]
+#: The record that publishes this replica's state value again (the topic showed an older
+#: one); the follower appends it in the transaction that stores its position.
+RepublishHook = Callable[[bytes], Entry]
 
 _POLL_S = 1.0
 
@@ -102,7 +105,7 @@ async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> Non
                 log.warning("keys.skipped_record", partition=record.partition)
                 continue
             if isinstance(parsed, KeyTombstone):
-                keys.forget(parsed.subject, parsed.kid)
+                keys.erased(parsed.subject, (parsed.kid,))
                 rows.append(KeyRow(parsed.kid, parsed.subject, b"", erased=True))
                 erased_at = tombstone_erased_at(record.headers)
                 if erased_at is not None:
@@ -114,7 +117,7 @@ async def follow_keys(publisher: Publisher, spool: Spool, keys: DataKeys) -> Non
         await spool.follow(
             keys=rows,
             cursors=_cursors(keys.topic, records),
-            tombstones=[entry for _, _, entry in tombstones],
+            appends=[entry for _, _, entry in tombstones],
             erasures=list(erasures.items()),
         )
         if tombstones:
@@ -157,7 +160,7 @@ def _swept(
             after = Prerequisite(keys.topic, row.seq) if row.seq else None
             swept.append((subject, row.kid, keys.tombstone(subject, row.kid, erased_at, after)))
         if seen:
-            keys.forget(subject)
+            keys.erased(subject, seen)
     return swept
 
 
@@ -195,9 +198,11 @@ async def follow_state(
             rows.append(StateRow(state.subject, state.status_time, record.value))
             if mine is not None and _newer(mine, state):
                 regressed.append(mine)
-        await spool.follow(states=rows, cursors=_cursors(topic, records))
-        for value in regressed:
-            await republish(value)
+        await spool.follow(
+            states=rows,
+            cursors=_cursors(topic, records),
+            appends=[republish(value) for value in regressed],
+        )
 
     await _follow(publisher, spool, topic, handle, on_idle)
 

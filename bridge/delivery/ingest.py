@@ -373,15 +373,14 @@ class Ingest:
         value = self.spool.side.state(subject)
         return CurrentState.from_json(value) if value is not None else None
 
-    async def _republish_state(self, value: bytes) -> None:
-        """Publish this replica's (newer) state of a submission again."""
+    def _republish_state(self, value: bytes) -> Entry:
+        """The record that publishes this replica's (newer) state of a submission again."""
         state = CurrentState.from_json(value)
-        entry = Entry(
+        return Entry(
             f"state:{state.event_id}:{self._clock()}",
             self._settings.state_topic,
             Record(state.subject.encode("utf-8"), value, ((REPLICA_HEADER, self.replica),)),
         )
-        await self.spool.append([entry])
 
     async def state_synced(self, timeout_s: float = 60.0) -> bool:
         """Wait until the state follower has read the state topic to its end (bounded)."""

@@ -10,8 +10,11 @@ import asyncio
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+import pytest
+
 from bridge.config import load_settings
 from bridge.delivery.ingest import Ingest
+from bridge.errors import SpoolFullError
 from bridge.publish import Record
 from bridge.publish.memory import MemoryPublisher
 from bridge.state import CurrentState, order_key
@@ -92,6 +95,43 @@ async def test_an_older_state_of_another_replica_landing_last_is_repaired(
             updated_at="2026-11-29T08:00:01.000Z",
         )
         publisher.log[(STATE, 0)].append(Record(b"sub-r", older.to_json()))
+        await _settled(ingest)
+    newest = ("rejected", order_key(TIMES[2]))
+    assert [newest, ("approved", order_key(TIMES[0])), newest] == _states(publisher)
+
+
+async def test_the_repair_is_appended_with_the_position_it_was_read_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The follower stores how far it read and the republished newer state in one
+    transaction: a spool that refuses new webhooks at that moment (full) neither loses
+    the repair nor makes the follower skip it, and after a restart the topic's last
+    value is still the newest.
+    """
+    publisher = MemoryPublisher(partitions=1)
+    async with _ingest(tmp_path, publisher) as ingest:
+        await accept(ingest, _result("sub-f", "rejected", TIMES[2]))
+        await _settled(ingest)
+
+        async def full(*args: object, **kwargs: object) -> None:
+            raise SpoolFullError("spool is full")
+
+        monkeypatch.setattr(ingest.spool, "append", full)
+        older = CurrentState(
+            subject="sub-f",
+            project="default",
+            status="approved",
+            status_time=order_key(TIMES[0]),
+            event_id="0190d6b2-9e1c-8a3e-8f00-000000000003",
+            event_type="kyc.approved",
+            channel="webhook",
+            updated_at="2026-11-29T08:00:01.000Z",
+        )
+        publisher.log[(STATE, 0)].append(Record(b"sub-f", older.to_json()))
+        await _settled(ingest)
+    monkeypatch.undo()
+    async with _ingest(tmp_path, publisher) as ingest:
         await _settled(ingest)
     newest = ("rejected", order_key(TIMES[2]))
     assert [newest, ("approved", order_key(TIMES[0])), newest] == _states(publisher)

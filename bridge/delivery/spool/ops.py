@@ -411,13 +411,14 @@ class ReadAfter(Operation[list[SpooledRecord]]):
 class Follow(Operation[list[SpooledRecord]]):
     """
     Record what a follower read from the keys or state topic (see `side`), and append
-    the tombstones its reading calls for (committed to the relay like new records).
+    the records its reading calls for (tombstones, a state published again), committed
+    to the relay like new records.
     """
 
     keys: tuple[KeyRow, ...]
     states: tuple[StateRow, ...]
     cursors: tuple[tuple[str, int, int], ...]
-    tombstones: tuple[Entry, ...] = ()
+    appends: tuple[Entry, ...] = ()
     accepted_at: float = 0.0
     erasures: tuple[tuple[str, str], ...] = ()  # (subject, erased_at) read
 
@@ -426,11 +427,11 @@ class Follow(Operation[list[SpooledRecord]]):
 
     @property
     def writes(self) -> int:
-        return sum(entry.record.size for entry in self.tombstones)
+        return sum(entry.record.size for entry in self.appends)
 
     def run(self, conn: sqlite3.Connection) -> list[SpooledRecord]:
         apply_followed(conn, self.keys, self.states, self.cursors, self.erasures)
-        return insert_entries(conn, self.tombstones, self.accepted_at)
+        return insert_entries(conn, self.appends, self.accepted_at)
 
 
 @dataclass
