@@ -6,14 +6,16 @@ live DEK: from a bounded in-memory cache, else from the spool's keys table (the
 bridge's own keys and those other replicas published, unwrapped with the KEK),
 else a new one, whose key record the caller appends *before* the first record
 encrypted with it (the spool and relay then publish it first). `erasure`
-returns the tombstones that crypto-shred every DEK of a subject.
+returns the tombstones that crypto-shred every DEK of a subject. A DEK named in
+`erased` is never handed out or cached again, also while the keys table does not
+say so yet (its tombstone is being committed, or a grant was unwrapping it).
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,6 +65,7 @@ class DataKeys:
         self._kek = kek
         self._topic = topic
         self._cache: OrderedDict[str, tuple[DataKey, int]] = OrderedDict()
+        self._erased: OrderedDict[str, None] = OrderedDict()  # kids erased lately
         self._size = cache_size
         self._clock = clock
 
@@ -84,10 +87,10 @@ class DataKeys:
             dek, seq = cached
             return Grant(dek, Prerequisite(self._topic, seq) if seq else None)
         for row in reversed(self._spool.side.keys(subject)):
-            if row.erased:
+            if row.erased or row.kid in self._erased:
                 continue
             known = await self._unwrap(row)
-            if known is not None:
+            if known is not None and known.kid not in self._erased:  # not erased meanwhile
                 self._remember(known, row.seq)
                 return Grant(known, Prerequisite(self._topic, row.seq) if row.seq else None)
         fresh = new_data_key(subject)
@@ -98,8 +101,9 @@ class DataKeys:
         return Grant(fresh, None, entry, NewKey(fresh.kid, subject, value, entry=0))
 
     def adopted(self, grant: Grant, seq: int) -> None:
-        """Remember a new DEK once its key record is stored as `seq`."""
-        self._remember(grant.dek, seq)
+        """Remember a new DEK once its key record is stored as `seq` (unless erased since)."""
+        if grant.dek.kid not in self._erased:
+            self._remember(grant.dek, seq)
 
     async def _unwrap(self, row: KeyRow) -> DataKey | None:
         try:
@@ -131,7 +135,7 @@ class DataKeys:
         for dek in (cached[0] if cached else None, granted):
             if dek is not None and dek.kid not in kids:
                 kids.append(dek.kid)
-        self.forget(subject)
+        self.erased(subject, kids)
         erased_at = stamp(datetime.fromtimestamp(self._clock(), UTC))
         return [self.tombstone(subject, kid, erased_at) for kid in kids], kids
 
@@ -142,9 +146,17 @@ class DataKeys:
         record = Record(key_record_key(subject, kid), None, tombstone_headers(erased_at))
         return Entry(f"erase:{kid}", self._topic, record, after)
 
-    def forget(self, subject: str, kid: str | None = None) -> None:
-        """Drop the cached DEK of `subject` (only if it is `kid`, when given)."""
+    def erased(self, subject: str, kids: Collection[str]) -> None:
+        """
+        Never hand out or cache these DEKs of `subject` again: call it as soon as they
+        are known to be erased, before the keys table says so.
+        """
+        for kid in kids:
+            self._erased[kid] = None
+            self._erased.move_to_end(kid)
+        while len(self._erased) > self._size:  # the table says so by then
+            self._erased.popitem(last=False)
         cached = self._cache.get(subject)
-        if cached is not None and (kid is None or cached[0].kid == kid):
+        if cached is not None and cached[0].kid in kids:
             del self._cache[subject]
             self._kek.forget(cached[0].kid)
