@@ -174,7 +174,15 @@ def configure_logging(level: str, redactor: Redactor, *, stream: TextIO | None =
     root.setLevel(level)
     # aiohttp's access log would print request paths, which carry tokens.
     logging.getLogger("aiohttp.access").disabled = True
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # Libraries whose DEBUG output carries what must never be logged: botocore prints KMS
+    # request and response bodies (a data key's content key in `Plaintext`) and signed
+    # headers (the AWS session token); aiokafka prints records. WARNING at least.
+    floor = max(logging.WARNING, logging.getLevelName(level))
+    for name in _CAPPED:
+        logging.getLogger(name).setLevel(floor)
+
+
+_CAPPED = ("aiokafka", "botocore", "boto3", "urllib3", "s3transfer")
 
 
 def _stdlib_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

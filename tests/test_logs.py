@@ -24,9 +24,12 @@ from bridge.config import load_settings
 from bridge.ingress.app import create_app
 from bridge.ingress.state import SERVICES
 from bridge.logs import LibraryRateLimit, Redactor, configure_logging
+from bridge.pii import DataKey
+from bridge.pii.errors import KekConfigError
 from bridge.pii.marking import personal_keys
 from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry
+from tests.pii.conftest import jwk, write_jwks
 
 TOKEN = "canary-token-TKN-7f3a9c2e"
 API_KEY = "canary-apikey-KEY-51be77"
@@ -179,3 +182,48 @@ def test_library_lines_are_rate_limited_per_message_template() -> None:
     again = record("Unable connect to node with id %s: %s", 1, 2)
     assert limit.filter(again)
     assert 999 == again.__dict__["suppressed"]
+
+
+class _UnusableKek:
+    """A KEK whose key is gone: wrapping fails with a message naming the key and account."""
+
+    kid = "arn:aws:kms:eu-west-1:123456789012:key/CANARY-KEY-ID"
+
+    async def wrap(self, dek: DataKey) -> str:
+        raise KekConfigError(f"AWS KMS key {self.kid!r} cannot encrypt (NotFoundException)")
+
+    async def unwrap(self, wrapped_key: str, *, subject: str, kid: str) -> DataKey:
+        raise KekConfigError(f"AWS KMS key {self.kid!r} cannot decrypt (NotFoundException)")
+
+    def forget(self, kid: str) -> None:
+        return None
+
+
+async def test_an_unusable_kek_is_explained_to_the_operator_not_to_the_sender(
+    tmp_path: Path, captured: io.StringIO
+) -> None:
+    """
+    A webhook needs a new data key and the KEK is unusable: 500 `pii_kek_config` with a
+    message that names no key or account; the canonical line carries the detail.
+    """
+    settings = load_settings(
+        {
+            "BRIDGE_AUTH_TOKENS": TOKEN,
+            "BRIDGE_SPOOL_DIR": str(tmp_path / "spool"),
+            "BRIDGE_PII_PROTECTION": "encrypt",
+            "BRIDGE_PII_KEK_FILE": str(write_jwks(tmp_path / "kek.jwks", jwk("kek-1", 7))),
+        }
+    )
+    app = create_app(settings, publisher=MemoryPublisher(), kek=_UnusableKek())
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post(f"/webhooks/argos/{TOKEN}", data=orjson.dumps(_payload()))
+        body = await response.json()
+    assert (500, "pii_kek_config") == (response.status, body["error"]["code"])
+    assert "CANARY-KEY-ID" not in orjson.dumps(body).decode()
+    (line,) = [
+        orjson.loads(line)
+        for line in captured.getvalue().splitlines()
+        if '"webhook.handled"' in line
+    ]
+    assert "pii_kek_config" == line["error"]
+    assert "CANARY-KEY-ID" in line["error_detail"]

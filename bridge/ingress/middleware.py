@@ -157,6 +157,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         if exc.status in (408, 413, 431):
             response.force_close()  # the rest of the body is still on the wire
         fields["error"] = exc.code
+        if exc.public[1] != exc.message:  # what the client is not told, the operator is
+            fields["error_detail"] = exc.message
     except web.HTTPException as exc:
         response = _http_error(exc)
     except Exception:  # the one place that turns a bug into a 500

@@ -68,6 +68,11 @@ class KekConfigError(PiiError, ConfigError):
 
     code = "pii_kek_config"
 
+    @property
+    def public(self) -> tuple[str, str]:
+        """Tell a client only that the KEK is unusable: the message names keys and accounts."""
+        return self.code, "the bridge cannot use its key-encryption key (its log says why)"
+
 
 class KekUnavailableError(PiiError, TransientError):
     """The key-encryption service did not answer or throttled; retry later."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 
 import boto3
 import orjson
 import pytest
+import structlog
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from moto.server import ThreadedMotoServer
 
+from bridge.logs import Redactor, configure_logging
 from bridge.pii.compact import b64url_decode
 from bridge.pii.errors import KekConfigError, KekUnavailableError, TamperedError
 from bridge.pii.keys import dek_to_jwk, new_data_key
@@ -107,3 +110,30 @@ async def test_cache_answers_without_kms_and_is_bounded(
     kek.forget(deks[2].kid)
     with pytest.raises(KekUnavailableError):
         await kek.unwrap(wrapped[2], subject=deks[2].subject, kid=deks[2].kid)
+
+
+async def test_debug_logging_shows_no_kms_body_and_no_signed_header(
+    kms_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    At `BRIDGE_LOG_LEVEL=DEBUG`, botocore would log each KMS request and response body
+    (the content key of a wrapped data key, in `Plaintext`) and the signed headers (the
+    AWS session token): its loggers stay at WARNING while other libraries log DEBUG.
+    """
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "CANARY-SESSION-TOKEN")
+    stream = io.StringIO()
+    configure_logging("DEBUG", Redactor(), stream=stream)
+    try:
+        kek = AwsKmsKek(KmsSettings(create_kms_key(kms_endpoint), REGION, kms_endpoint))
+        dek = new_data_key(SUBJECT)
+        wrapped = await kek.wrap(dek)
+        kek.forget(dek.kid)
+        assert dek == await kek.unwrap(wrapped, subject=SUBJECT, kid=dek.kid)
+        logging.getLogger("some.library").debug("a library's debug line")
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    output = stream.getvalue()
+    assert "a library's debug line" in output  # DEBUG lines of libraries do get through
+    assert "Plaintext" not in output
+    assert "CANARY-SESSION-TOKEN" not in output
