@@ -102,7 +102,7 @@ class Metrics:
         )
         self.reconcile_last_success = Gauge(
             "kyc_bridge_reconcile_last_success_timestamp_seconds",
-            "When a reconciliation run of a project last read every page (Unix time).",
+            "When a reconciliation run last read every page of every project (Unix time).",
             registry=r,
         )
         self.task_restarts = Counter(

@@ -233,7 +233,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     print(orjson.dumps(summary.as_dict()).decode())
-    return 0 if all(s.outcome != "failed" for s in summary.stats.values()) else 1
+    return 0 if summary.complete else 1
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

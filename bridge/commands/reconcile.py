@@ -17,6 +17,7 @@ from bridge.commands.progress import Progress, progress_for
 from bridge.config import Settings
 from bridge.delivery.ingest import Ingest
 from bridge.delivery.reconciler import Reconciler, Summary
+from bridge.errors import PublishError
 from bridge.events import EventFactory
 from bridge.metrics import Metrics
 from bridge.pii.load import load_kek
@@ -38,8 +39,13 @@ async def reconcile_once(
 ) -> Summary:
     """
     Reconcile the given projects (default: all) over the window and wait until every
-    published event is acknowledged (at most two minutes; the rest stays spooled in a
-    scratch spool and is reported as not published).
+    published event is acknowledged (at most two minutes).
+
+    Raises:
+        PublishError: the state topic could not be read to its end (nothing was
+            reconciled: every result would have looked missing), or events were still
+            unacknowledged after two minutes (they are not published; their state
+            records neither, so the next run finds them again).
     """
     factory = EventFactory(load_registry())
     with tempfile.TemporaryDirectory(prefix="kyc-bridge-reconcile-") as scratch:
@@ -55,7 +61,11 @@ async def reconcile_once(
         )
         await ingest.start()
         try:
-            await ingest.state_synced()
+            if not await ingest.state_synced():
+                raise PublishError(
+                    "the state topic could not be read to its end within 60 s; nothing was "
+                    "reconciled (run again once Kafka answers)"
+                )
             bar = _Bar()
             try:
                 summary = await Reconciler(local, ingest, factory, metrics).run_once(
@@ -67,9 +77,16 @@ async def reconcile_once(
                 )
             finally:
                 bar.close()
-            async with asyncio.timeout(_DRAIN_S):
-                while ingest.spool.events:
-                    await asyncio.sleep(0.2)
+            try:
+                async with asyncio.timeout(_DRAIN_S):
+                    while ingest.spool.events:
+                        await asyncio.sleep(0.2)
+            except TimeoutError:
+                raise PublishError(
+                    f"{ingest.spool.events} reconciled records were not acknowledged by Kafka "
+                    f"within {_DRAIN_S:.0f} s and were not published (run again: they are "
+                    "found again)"
+                ) from None
         finally:
             ingest.gate.close(10.0)
             await ingest.stop()

@@ -73,7 +73,8 @@ async def _follow(
     """Read `topic` forever from the spool's stored positions, one batch at a time.
 
     Read errors are retried every `_POLL_S` (the Kafka probe reports the outage); `on_idle` is
-    called whenever a read finds nothing new (the end of the topic, for now).
+    called when a read finds nothing new and the reader has reached the end of every
+    partition (an empty read alone may be a slow fetch or metadata not there yet).
     """
     reader = publisher.reader(topic)
     await reader.start(spool.side.cursors(topic))
@@ -81,13 +82,13 @@ async def _follow(
         while True:
             try:
                 records = await reader.read(_POLL_S)
+                if not records and await reader.caught_up():
+                    on_idle()
             except PublishError:
                 await asyncio.sleep(_POLL_S)  # not a tight loop while the cluster is away
                 continue
             if records:
                 await handle(records)
-            else:
-                on_idle()
     finally:
         await reader.stop()
 

@@ -52,13 +52,21 @@ class Summary:
     published: int = 0
 
     def as_dict(self) -> dict[str, object]:
-        """A JSON-able summary (counts only)."""
+        """A JSON-able summary: counts, and each project's outcome."""
         return {
             "checked": self.checked,
             "missing": self.missing,
             "published": self.published,
-            "projects": {name: stats.as_dict() for name, stats in self.stats.items()},
+            "projects": {
+                name: {"outcome": stats.outcome, **stats.as_dict()}
+                for name, stats in self.stats.items()
+            },
         }
+
+    @property
+    def complete(self) -> bool:
+        """Whether every project's walk read every page (a `partial` or `failed` is not)."""
+        return all(stats.outcome == "ok" for stats in self.stats.values())
 
 
 class Reconciler:
@@ -123,8 +131,6 @@ class Reconciler:
             )
             summary.stats[project.name] = stats
             self._metrics.reconcile_runs.labels(stats.outcome).inc()
-            if stats.outcome == "ok":
-                self._metrics.reconcile_last_success.set(self._clock())
             # `reconcile.finished` (the API walk) is logged by reconcile_project; this line
             # adds what the delivery side did with the results of this project.
             log.info(
@@ -136,6 +142,8 @@ class Reconciler:
                 published=summary.published - before[2],
                 dry_run=dry_run,
             )
+        if summary.stats and summary.complete:  # one failing project holds it back
+            self._metrics.reconcile_last_success.set(self._clock())
         return summary
 
     async def _project(

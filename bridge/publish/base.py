@@ -97,6 +97,12 @@ class TopicReader(Protocol):
         partition. Raises PublishError when the cluster cannot be read.
         """
 
+    async def caught_up(self) -> bool:
+        """
+        Whether every partition of the topic has been read up to its end as of now
+        (False while the topic is not known). Raises PublishError like `read`.
+        """
+
     async def stop(self) -> None:
         """Stop reading (never raises)."""
 

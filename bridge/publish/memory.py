@@ -126,5 +126,9 @@ class MemoryReader:
             await asyncio.sleep(min(timeout_s, 0.05))
         return found
 
+    async def caught_up(self) -> bool:
+        ends = {p: len(log) for (t, p), log in self._publisher.log.items() if t == self._topic}
+        return all(self._positions.get(p, 0) >= end for p, end in ends.items())
+
     async def stop(self) -> None:
         self._positions = {}

@@ -93,6 +93,19 @@ class KafkaTopicReader:
             self._positions[record.partition] = record.offset + 1
         return found
 
+    async def caught_up(self) -> bool:
+        with translate_kafka_errors():
+            consumer = await self._ensure()
+            await self._assign(consumer)
+            if not self._assigned:
+                return False
+            wanted = [TopicPartition(self._topic, p) for p in sorted(self._assigned)]
+            ends = await consumer.end_offsets(wanted)
+            for tp in wanted:  # the position moves only with records handed out by `read`
+                if await consumer.position(tp) < ends[tp]:
+                    return False
+        return True
+
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
         self._assigned = frozenset()

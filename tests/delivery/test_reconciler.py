@@ -19,8 +19,8 @@ from structlog.testing import capture_logs
 from bridge.config import Settings, load_settings
 from bridge.delivery.reconciler import Reconciler
 from bridge.metrics import Metrics
-from bridge.publish import Record
-from bridge.publish.memory import MemoryPublisher
+from bridge.publish import ReadRecord, Record
+from bridge.publish.memory import MemoryPublisher, MemoryReader
 from bridge.state import CurrentState, order_key
 from tests.delivery.running import FACTORY, running
 from tests.support.fake_argos import FakeArgos
@@ -122,3 +122,80 @@ async def test_each_run_logs_the_walk_and_what_it_published_once_per_project(
     ]
     events = [orjson.loads(r.value or b"{}") for r in publisher.records(EVENTS)]
     assert [("sub-known", "reconcile")] == [(e["subject"], e["source"]["channel"]) for e in events]
+
+
+class SlowFetchPublisher(MemoryPublisher):
+    """Its readers' first reads come back empty although the topic has records (slow fetch)."""
+
+    def __init__(self, empty_reads: int) -> None:
+        super().__init__(partitions=1)
+        self.empty_reads = empty_reads
+
+    def reader(self, topic: str) -> MemoryReader:
+        publisher = self
+
+        class Reader(MemoryReader):
+            async def read(self, timeout_s: float) -> list[ReadRecord]:
+                if publisher.empty_reads > 0:
+                    publisher.empty_reads -= 1
+                    await asyncio.sleep(0.05)
+                    return []
+                return await super().read(timeout_s)
+
+        return Reader(self, topic)
+
+
+async def test_an_empty_read_before_the_end_of_the_state_topic_is_not_caught_up(
+    tmp_path: Path, argos: FakeArgos
+) -> None:
+    """
+    The state follower's first fetches come back empty (slow cluster): the reconciler still
+    waits until the topic is read to its end, so a known result is not published again.
+    """
+    publisher = SlowFetchPublisher(empty_reads=5)
+    publisher.log[(STATE, 0)].append(_state_of_another_replica("sub-known"))
+    settings = _settings(tmp_path, argos)
+    async with running(settings, publisher) as ingest:
+        reconciler = Reconciler(settings, ingest, FACTORY, Metrics())
+        task = asyncio.create_task(reconciler.run_forever())
+        try:
+            async with asyncio.timeout(10):
+                while len(argos.request_log) < 2:  # two runs once the state is read
+                    await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert 0 == publisher.empty_reads
+    assert [] == publisher.records(EVENTS)
+
+
+async def test_the_last_success_waits_for_every_project(tmp_path: Path, argos: FakeArgos) -> None:
+    """
+    Two projects, one whose API key ARGOS refuses: each run is `failed` for it, and the
+    last-success time does not move (an alert on it fires); the CLI summary names outcomes.
+    """
+    config = tmp_path / "projects.toml"
+    config.write_text(
+        '[projects.korea]\ntokens = ["korea-token-000000000001"]\n'
+        f'api_keys = ["revoked-api-key-0001"]\napi_url = "{argos.url}"\n'
+    )
+    settings = load_settings(
+        {
+            "BRIDGE_AUTH_TOKENS": "reconciler-token-00000001",
+            "BRIDGE_SPOOL_DIR": str(tmp_path / "spool"),
+            "BRIDGE_ARGOS_API_KEYS": API_KEY,
+            "BRIDGE_ARGOS_API_URL": argos.url,
+            "BRIDGE_RECONCILE_LOOKBACK_DAYS": "0",
+            "BRIDGE_CONFIG_FILE": str(config),
+        }
+    )
+    metrics = Metrics()
+    async with running(settings, MemoryPublisher(partitions=1)) as ingest:
+        summary = await Reconciler(settings, ingest, FACTORY, metrics).run_once()
+    projects = summary.as_dict()["projects"]
+    assert isinstance(projects, dict)
+    assert {"default": "ok", "korea": "failed"} == {n: p["outcome"] for n, p in projects.items()}
+    assert not summary.complete
+    last = metrics.registry.get_sample_value("kyc_bridge_reconcile_last_success_timestamp_seconds")
+    assert 0 == last

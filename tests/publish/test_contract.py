@@ -5,6 +5,7 @@ adapter against a real broker must behave the same.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -120,3 +121,23 @@ async def test_unreachable_cluster_is_a_transient_error(kind: str) -> None:
         await publisher.publish("any-topic", 0, _records(1))
     assert not publisher.connected
     await publisher.stop()
+
+
+async def test_a_reader_is_caught_up_only_once_it_read_every_record(adapter: Adapter) -> None:
+    """`caught_up` is false while records are left to read (an empty read is not enough)."""
+    publisher = adapter.publisher
+    partition = await publisher.partition_for(adapter.topic, b"sub-1", wait_s=10)
+    await publisher.publish(adapter.topic, partition, _records(3))
+    reader = publisher.reader(adapter.topic)
+    await reader.start({})
+    try:
+        assert not await reader.caught_up()
+        read: list[object] = []
+        async with asyncio.timeout(20):
+            while len(read) < 3:
+                read += await reader.read(0.5)
+        assert await reader.caught_up()
+        await publisher.publish(adapter.topic, partition, _records(1))
+        assert not await reader.caught_up()
+    finally:
+        await reader.stop()
