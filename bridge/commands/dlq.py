@@ -62,6 +62,7 @@ __all__ = [
     "default_group",
     "parse_since",
     "replay_dlq",
+    "settle",
 ]
 
 _GROUP_SUFFIX = ".dlq-replay"
@@ -221,6 +222,11 @@ class _Replayer:
         self._factory = factory
         self._ingest = ingest  # None: dry run
         self._ack_timeout_s = ack_timeout_s
+
+    @property
+    def ingest(self) -> Ingest | None:
+        """What accepts the replayed events (None in a dry run)."""
+        return self._ingest
 
     async def replay(self, letter: DeadLetter) -> str | None:
         """
@@ -406,8 +412,10 @@ async def replay_dlq(
     `progress_stream` (a bar on a terminal, otherwise periodic lines).
 
     Raises:
-        PublishError: Kafka is unreachable (what was acknowledged stays committed).
-        ReplayError: the DLQ topic does not exist, or reading it stalled.
+        PublishError: Kafka is unreachable (what was acknowledged stays committed), or
+            the state records of replayed events were not acknowledged in time.
+        ReplayError: the DLQ topic does not exist, reading it stalled, or the state
+            topic could not be read (staleness is judged against it).
     """
     publisher = publisher if publisher is not None else KafkaPublisher(settings.kafka)
     factory = EventFactory(load_registry())
@@ -436,12 +444,19 @@ async def replay_dlq(
             await consumer.start()
         if ingest is not None:
             await ingest.start()
+            if not await ingest.state_synced():
+                raise ReplayError(
+                    "the state topic could not be read to its end within 60 s; nothing was "
+                    "replayed (stale events would not be recognised)"
+                )
         await replay.plan()
         progress = progress_for(progress_stream, replay.total, label="dlq replay", unit="records")
         try:
             await replay.run(progress, stall_s=max(30.0, settings.kafka.request_timeout_ms / 500))
         finally:
             progress.close()
+        if ingest is not None:
+            await settle(ingest)
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()
@@ -452,6 +467,26 @@ async def replay_dlq(
             await publisher.stop()
         scratch.cleanup()
     return replay.summary()
+
+
+async def settle(ingest: Ingest, timeout_s: float = _ACK_TIMEOUT_S) -> None:
+    """
+    Wait until the scratch spool is empty: the state records that follow the replayed
+    events are appended only once those are acknowledged, and would go with the spool.
+
+    Raises:
+        PublishError: records were still unacknowledged after `timeout_s`.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            while ingest.spool.events:
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise PublishError(
+            f"{ingest.spool.events} state records of replayed events were not acknowledged "
+            f"by Kafka within {timeout_s:.0f} s; the events are published, the state topic "
+            "may lag them"
+        ) from None
 
 
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:

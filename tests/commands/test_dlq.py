@@ -17,6 +17,7 @@ from bridge.commands.dlq import (
     ReplayOptions,
     _Replayer,
     parse_since,
+    settle,
 )
 from bridge.config import load_settings
 from bridge.deadletter import build_dead_letter
@@ -189,3 +190,36 @@ async def test_an_event_kafka_does_not_acknowledge_in_time_is_a_publish_error(
     async with _replayer(publisher, tmp_path, ack_timeout_s=0.3) as replayer:
         with pytest.raises(PublishError):
             await replayer.replay(_encrypted_letter())
+
+
+async def test_settling_keeps_the_state_records_of_replayed_events(
+    publisher: MemoryPublisher, tmp_path: Path
+) -> None:
+    """
+    Each replayed event's state record is appended once Kafka acknowledged the event:
+    `settle` waits for them before the scratch spool goes, so none is left behind.
+    """
+    letters = []
+    for i in range(3):
+        payload = {**PAYLOAD, "submission_id": f"sub_dlq_{i}"}
+        body = orjson.dumps({"data": crypto.encrypt(orjson.dumps(payload), KEY)})
+        letters.append(DeadLetter.parse(_dead_letter(body)))
+    async with _replayer(publisher, tmp_path) as replayer:
+        for letter in letters:
+            assert None is await replayer.replay(letter)
+        assert replayer.ingest is not None
+        await settle(replayer.ingest)
+    assert 3 == len(publisher.records("kyc.events.v1"))
+    assert 3 == len(publisher.records("kyc.state.v1"))
+
+
+async def test_settling_names_what_kafka_did_not_take(tmp_path: Path) -> None:
+    """State records still unacknowledged when the wait ends: PublishError with the count."""
+    publisher = MemoryPublisher()
+    await publisher.start()
+    async with _replayer(publisher, tmp_path) as replayer:
+        assert None is await replayer.replay(_encrypted_letter())
+        publisher.down = True  # after the event's ack, before its state record's
+        assert replayer.ingest is not None
+        with pytest.raises(PublishError, match="1 state records"):
+            await settle(replayer.ingest, timeout_s=0.3)
