@@ -2,8 +2,9 @@
 Supervision of long-lived background tasks. A task that raises is logged
 (its exception type and where it was raised, never the message, which could
 carry payload data), counted in `kyc_bridge_task_restarts_total{task}` and
-restarted with exponential backoff. `stop` cancels every task and never
-raises, so shutdown always reaches the resources behind them.
+restarted with exponential backoff (back to the shortest once a run lasted
+longer than the longest backoff). `stop` cancels every task and never raises,
+so shutdown always reaches the resources behind them.
 """
 
 from __future__ import annotations
@@ -52,16 +53,26 @@ class Supervisor:
     async def _keep(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         backoff = self._min
         while True:
+            started = asyncio.get_running_loop().time()
             try:
                 await run()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.crashed(name, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max)
+                ran_s = asyncio.get_running_loop().time() - started
+                wait, backoff = self.backoff(backoff, ran_s)
+                await asyncio.sleep(wait)
                 continue
             return
+
+    def backoff(self, current: float, ran_s: float) -> tuple[float, float]:
+        """
+        (wait now, next backoff) after a crash: doubling up to the longest, back to the
+        shortest when the crashed run lasted longer than the longest (a new fault).
+        """
+        wait = self._min if ran_s > self._max else current
+        return wait, min(wait * 2, self._max)
 
     def running(self, name: str) -> bool:
         """Whether task `name` exists and has not ended."""

@@ -40,7 +40,12 @@ from bridge.delivery.plan import Erasure, Plan, plan
 from bridge.delivery.relay import Relay
 from bridge.delivery.spool import Entry, Spool, SpooledRecord
 from bridge.delivery.spool.ops import REPLICA_HEADER
-from bridge.errors import EventTooLargeError, InvalidPayloadError, PublishError
+from bridge.errors import (
+    EventTooLargeError,
+    InvalidPayloadError,
+    PublishError,
+    SpoolUnavailableError,
+)
 from bridge.events import Draft, Event, EventFactory
 from bridge.metrics import Metrics
 from bridge.pii import KeyEncryptionKey
@@ -247,13 +252,18 @@ class Ingest:
         Whether new webhooks can be stored: not closing, and the spool (which every
         event passes through first) is writable with room for a large webhook.
         """
-        return not self.gate.closing and self.spool.healthy and self.spool.has_room(_READY_ROOM)
+        return not self.gate.closing and self.spool.writable and self.spool.has_room(_READY_ROOM)
 
     async def check(self) -> bool:
-        """Re-check the spool itself (one transaction), then report readiness."""
+        """
+        Re-check the spool itself (one transaction), then report readiness: not ready
+        when that transaction did not finish within a second (a hung volume).
+        """
         try:
             async with asyncio.timeout(1.0):
                 await self.spool.refresh(count=False)
+        except TimeoutError:
+            return False
         except Exception:  # noqa: S110  (the spool's own health flag records the failure)
             pass
         return self.ready
@@ -469,7 +479,9 @@ class Ingest:
 
     async def _gauges(self) -> None:
         for tick in itertools.count():
-            await self.spool.refresh(count=tick % _COUNT_EVERY == 0)
+            # a failing spool says so through its health flag; the other gauges stay true
+            with contextlib.suppress(SpoolUnavailableError):
+                await self.spool.refresh(count=tick % _COUNT_EVERY == 0)
             self._update_gauges()
             await asyncio.sleep(_GAUGE_INTERVAL_S)
 

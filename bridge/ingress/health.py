@@ -27,7 +27,7 @@ async def readyz(request: web.Request) -> web.Response:
         "spool": {
             "events": spool.events,
             "bytes": spool.bytes,
-            "writable": spool.healthy,
+            "writable": spool.writable,
             "free_bytes": spool.free_bytes,
             "disk_low": spool.disk_low,
         },

@@ -291,3 +291,29 @@ async def test_bookkeeping_of_a_failed_group_is_retried_before_later_bookkeeping
     assert [(stored[0].seq,), (stored[0].seq,), (stored[1].seq,)] == calls
     assert ["state:0", "state:1"] == [r.event_id for r in pending]
     await spool.close()
+
+
+async def test_closing_while_acknowledgements_keep_failing_ends_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The volume fails every write while acknowledgements are queued and the bridge stops:
+    the writer gives them up after a few tries instead of retrying forever (a SIGTERM
+    would never end), and the records stay spooled, to be published again (duplicates).
+    """
+    spool = Spool(SpoolSettings(directory=tmp_path), clock=lambda: 1000.0)
+    await spool.open()
+    stored = [await _put(spool, f"id-{i}", _record(i)) for i in range(2)]
+
+    def failing(self: MarkDone, conn: sqlite3.Connection) -> list[SpooledRecord]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(MarkDone, "run", failing)
+    spool.mark_done(stored, acked_at=1000.0)
+    async with asyncio.timeout(10):
+        await spool.close()
+    monkeypatch.undo()
+    again = Spool(SpoolSettings(directory=tmp_path), clock=lambda: 1000.0)
+    await again.open()
+    assert [r.seq for r in stored] == [r.seq for r in await again.read_after(0, 10)]
+    await again.close()

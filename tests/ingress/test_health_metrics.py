@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +17,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.config import load_settings
 from bridge.delivery import ingest
+from bridge.delivery.spool import Spool
+from bridge.delivery.spool.ops import Work
+from bridge.errors import SpoolUnavailableError
 from bridge.ingress.app import create_app
+from bridge.ingress.state import SERVICES
 from bridge.publish.memory import MemoryPublisher
 
 TOKEN = "metrics-token-00000000001"
@@ -107,3 +113,60 @@ async def test_readyz_is_false_when_neither_kafka_nor_spool_can_take_events(
     async with asyncio.timeout(10):
         while (await client.get("/readyz")).status != 200:
             await asyncio.sleep(0.1)
+
+
+async def test_readyz_is_false_while_the_spool_hangs_and_ready_again_after(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The spool's volume hangs (its writer stuck inside a transaction): /readyz answers 503
+    with `writable: false` instead of a stale 200; once the volume moves again, 200.
+    """
+    release = threading.Event()
+    original = Spool._apply
+
+    def hang(
+        self: Spool, conn: sqlite3.Connection, group: list[Work], loop: asyncio.AbstractEventLoop
+    ) -> list[Work]:
+        release.wait(10)
+        return original(self, conn, group, loop)
+
+    monkeypatch.setattr(Spool, "_apply", hang)
+    webhook = asyncio.create_task(_post(client, "approved", "hang-1"))
+    await asyncio.sleep(1.2)
+    ready = await client.get("/readyz")
+    body = await ready.json()
+    assert (503, "not_ready", False) == (ready.status, body["status"], body["spool"]["writable"])
+    monkeypatch.undo()
+    release.set()
+    assert await webhook in (200, 202)
+    async with asyncio.timeout(10):
+        while (await client.get("/readyz")).status != 200:
+            await asyncio.sleep(0.1)
+
+
+async def test_gauges_stay_true_while_the_spool_cannot_be_refreshed(
+    client: Client, publisher: MemoryPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The gauges task's spool refresh fails (write errors): Kafka's gauge still follows the
+    cluster (0 once it is gone) instead of freezing with the task's crash loop.
+    """
+    assert client.app is not None
+    spool = client.app[SERVICES].ingest.spool
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise SpoolUnavailableError("spool write failed: OperationalError")
+
+    async def connected() -> float:
+        return _value(await (await client.get("/metrics")).text(), "kyc_bridge_kafka_connected")
+
+    async with asyncio.timeout(15):
+        while not await connected():
+            await asyncio.sleep(0.1)
+    monkeypatch.setattr(spool, "refresh", failing)
+    await asyncio.sleep(1.5)  # the gauges task meets the failing refresh
+    publisher.down = True
+    async with asyncio.timeout(15):
+        while await connected():
+            await asyncio.sleep(0.2)

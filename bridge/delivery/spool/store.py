@@ -61,6 +61,8 @@ log = structlog.get_logger("bridge.spool")
 
 T = TypeVar("T")
 _MAX_GROUP = 2000
+_STALL_S = 1.0  # a group running longer means the volume hangs: not writable
+_STOP_RETRIES = 3  # failed groups of bookkeeping retried once stopping, then dropped
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 
@@ -98,6 +100,7 @@ class Spool:
         self._reader: SideReader | None = None
         self._room = FreeSpace(settings.directory, settings.min_free_bytes)  # writer thread
         self._synchronous = "FULL"  # the connection's setting (writer thread)
+        self._group_started: float | None = None  # monotonic; set by the writer thread
         #: the replica id stored in the spool (see `layout`); set by `open`
         self.replica = b""
 
@@ -105,6 +108,17 @@ class Spool:
     def path(self) -> Path:
         """The SQLite database file."""
         return database_path(self._settings.directory)
+
+    @property
+    def stalled_s(self) -> float:
+        """How long the writer has been inside its current group (0 when idle)."""
+        started = self._group_started
+        return time.monotonic() - started if started is not None else 0.0
+
+    @property
+    def writable(self) -> bool:
+        """The last transaction committed and the writer is not stuck in one (a hung disk)."""
+        return self.healthy and self.stalled_s < _STALL_S
 
     @property
     def disk_low(self) -> bool:
@@ -367,6 +381,7 @@ class Spool:
         loop.call_soon_threadsafe(self._opened, ready, int(events), int(size), free)
         backlog: list[Work] = []
         stopping = False
+        failed_at_stop = 0
         while not stopping or backlog:
             if not backlog:
                 first = self._ops.get()
@@ -383,9 +398,21 @@ class Spool:
                 else:
                     backlog += item
             group, backlog = backlog[:_MAX_GROUP], backlog[_MAX_GROUP:]  # never more per group
+            self._group_started = time.monotonic()
+            try:
+                kept = self._apply(conn, group, loop)
+            finally:
+                self._group_started = None
+            if kept and stopping:
+                failed_at_stop += 1
+                if failed_at_stop > _STOP_RETRIES:
+                    # Only acknowledgements are lost: their records stay spooled and
+                    # are published again after a restart (duplicates, never loss).
+                    log.warning("spool.bookkeeping_dropped", operations=len(kept))
+                    kept = []
             # bookkeeping of a failed group goes first, in its order: a later MarkDone
             # must not append its follow-ups (state records) before an earlier one's
-            backlog = self._apply(conn, group, loop) + backlog
+            backlog = kept + backlog
         conn.close()
         os.close(self._lock_fd)
 
