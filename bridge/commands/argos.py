@@ -24,9 +24,13 @@ def argos_crypt(action: str, api_key: str) -> int:
         return 0
     try:
         envelope = orjson.loads(data)
-        ciphertext = envelope["data"] if isinstance(envelope, dict) else data
     except orjson.JSONDecodeError:
-        ciphertext = data
+        ciphertext: object = data
+    else:
+        ciphertext = envelope.get("data") if isinstance(envelope, dict) else data
+    if not isinstance(ciphertext, (str, bytes)):
+        print('kyc-bridge: expected {"data": "<base64>"} or bare base64 on stdin', file=sys.stderr)
+        return 2
     try:
         sys.stdout.buffer.write(crypto.decrypt(ciphertext, [api_key]) + b"\n")
     except DecryptionError as exc:

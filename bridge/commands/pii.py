@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bridge.config import Settings
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, PublishError
 from bridge.events import EventFactory
 from bridge.pii import Decryptor, KeysTopicFollower, key_record_key, stamp, tombstone_headers
 from bridge.pii.load import load_kek
 from bridge.publish import Record
-from bridge.publish.kafka import KafkaPublisher, client_options
+from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
 from bridge.schemas import load_registry
 
 __all__ = ["erase_subjects"]
@@ -54,26 +54,36 @@ async def erase_subjects(
     factory = EventFactory(load_registry())
     publisher = KafkaPublisher(settings.kafka)
     erased: dict[str, list[str]] = {}
-    async with keys:
-        try:
-            for subject in subjects:
-                kids = list(keys.decryptor.kids(subject))
-                erased_at = datetime.now(UTC)
-                headers = tombstone_headers(stamp(erased_at))
-                tombstones = [Record(key_record_key(subject, kid), None, headers) for kid in kids]
-                for record in tombstones:
-                    await _publish(publisher, settings.pii.keys_topic, record)
-                event = factory.erased(
-                    subject=subject,
-                    project=target.name,
-                    reason="operator",
-                    erased_at=erased_at,
-                    key_ids=kids,
-                )
-                await _publish(publisher, settings.topic_for(target), event.record)
-                erased[subject] = kids
-        finally:
-            await publisher.stop()
+    try:
+        with translate_kafka_errors():
+            async with keys:
+                try:
+                    for subject in subjects:
+                        kids = list(keys.decryptor.kids(subject))
+                        erased_at = datetime.now(UTC)
+                        headers = tombstone_headers(stamp(erased_at))
+                        tombstones = [
+                            Record(key_record_key(subject, kid), None, headers) for kid in kids
+                        ]
+                        for record in tombstones:
+                            await _publish(publisher, settings.pii.keys_topic, record)
+                        event = factory.erased(
+                            subject=subject,
+                            project=target.name,
+                            reason="operator",
+                            erased_at=erased_at,
+                            key_ids=kids,
+                        )
+                        await _publish(publisher, settings.topic_for(target), event.record)
+                        erased[subject] = kids
+                finally:
+                    await publisher.stop()
+    except TimeoutError:
+        raise PublishError(
+            f"the keys topic {settings.pii.keys_topic!r} could not be read to its end within "
+            f"60 s (missing, or Kafka unreachable); {len(erased)} of {len(subjects)} subjects "
+            "were erased"
+        ) from None
     return erased
 
 

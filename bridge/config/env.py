@@ -7,6 +7,7 @@ problem of a configuration is reported in one run.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -68,6 +69,9 @@ class Env:
             value = float(raw)
         except ValueError:
             self.error(f"{name}: expected a number, got {raw!r}")
+            return default
+        if not math.isfinite(value):  # nan compares false with everything: refuse it here
+            self.error(f"{name}: expected a finite number, got {raw!r}")
             return default
         if value < minimum:
             self.error(f"{name}: must be at least {minimum}, got {value}")

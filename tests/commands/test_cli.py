@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,3 +196,73 @@ def test_argos_asks_for_the_key_on_a_terminal(
     body = orjson.loads(capsys.readouterr().out)
     assert ["ARGOS API key: "] == asked
     assert b'{"webhook_trigger":"submit"}' == crypto.decrypt(body["data"], ["typed-api-key-0001"])
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [(b'{"foo": 1}', 2), (b'{"data": null}', 2), (b"[1, 2]", 1)]
+)
+def test_argos_decrypt_of_something_else_is_a_clear_error(
+    body: bytes, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    JSON without a `data` string (a KeyError, a TypeError before): exit 2 saying what is
+    expected; anything else is tried as bare base64 and does not open (exit 1).
+    """
+    monkeypatch.setenv("BRIDGE_ARGOS_API_KEYS", API_KEYS)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(body)))
+    assert code == main(["argos", "decrypt"])
+    err = capsys.readouterr().err
+    assert err.startswith("kyc-bridge: ")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--rate", "0"],
+        ["--rate", "nan"],
+        ["--rate", "-5"],
+        ["--concurrency", "0"],
+        ["--count", "0"],
+        ["--duration", "inf"],
+    ],
+)
+def test_simulate_refuses_rates_and_counts_that_cannot_work(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--rate 0` divided by zero and `--concurrency 0` sent nothing and exited 0: usage errors."""
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--token", "simulate-token-000000001", *argv])
+    assert 2 == exited.value.code
+    assert argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_number_setting_must_be_finite(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nan` compares false with every bound, so it slipped past them: refused, named."""
+    monkeypatch.setenv("BRIDGE_AUTH_TOKENS", "config-token-000000000001")
+    monkeypatch.setenv("BRIDGE_HTTP_READ_TIMEOUT_S", value)
+    assert 2 == main(["config", "check"])
+    assert "BRIDGE_HTTP_READ_TIMEOUT_S: expected a finite number" in capsys.readouterr().err
+
+
+def test_pii_erase_without_kafka_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kafka unreachable: exit 1 with one `kyc-bridge:` line, not aiokafka's traceback."""
+    kek = tmp_path / "kek.jwks"
+    kek.write_text(
+        '{"keys":[{"kty":"oct","kid":"kek-1","k":"' + "A" * 43 + '"}]}', encoding="utf-8"
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    monkeypatch.setenv("BRIDGE_AUTH_TOKENS", "erase-token-0000000000001")
+    monkeypatch.setenv("BRIDGE_PII_KEK_FILE", str(kek))
+    monkeypatch.setenv("BRIDGE_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    assert 1 == main(["pii", "erase", "sub-1"])
+    err = capsys.readouterr().err
+    assert "\nkyc-bridge: kafka unreachable" in err
+    assert "Traceback" not in err

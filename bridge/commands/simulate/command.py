@@ -26,6 +26,28 @@ __all__ = ["add_arguments", "run", "simulate"]
 _DEFAULT_COUNT = 100
 
 
+def _positive_number(text: str) -> float:
+    """argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 async def simulate(
     url: str,
     token: str,
@@ -62,16 +84,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="bridge base URL")
     add_secret_options(parser, TOKEN, flag="--token", metavar="TOKEN", prompted=True)
     parser.add_argument(
-        "--rate", type=float, metavar="R", help="requests/s, open loop (default: saturate)"
+        "--rate",
+        type=_positive_number,
+        metavar="R",
+        help="requests/s, open loop (default: saturate)",
     )
     parser.add_argument(
         "--count",
-        type=int,
+        type=_positive_int,
         metavar="N",
         help=f"stop after N requests (default: {_DEFAULT_COUNT} unless --duration is given); "
         f"the first {len(TRIGGERS)} cover every trigger",
     )
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--duration", type=_positive_number, metavar="S", help="stop after S seconds"
+    )
     add_secret_options(
         parser,
         API_KEY,
@@ -88,7 +115,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the payloads to encrypt when there is an API key (0-1)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=16, metavar="N", help="connections in parallel"
+        "--concurrency",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="connections in parallel",
     )
     parser.add_argument("--seed", type=int, default=0, help="payload stream seed")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
