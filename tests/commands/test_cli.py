@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import structlog
 
 from bridge import crypto
 from bridge.commands.cli import build_parser, main
@@ -262,7 +264,11 @@ def test_pii_erase_without_kafka_is_a_clear_error(
     monkeypatch.setenv("BRIDGE_AUTH_TOKENS", "erase-token-0000000000001")
     monkeypatch.setenv("BRIDGE_PII_KEK_FILE", str(kek))
     monkeypatch.setenv("BRIDGE_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
-    assert 1 == main(["pii", "erase", "sub-1"])
+    try:
+        assert 1 == main(["pii", "erase", "sub-1"])
+    finally:  # the command configured logging to this test's captured stderr
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
     err = capsys.readouterr().err
     assert "\nkyc-bridge: kafka unreachable" in err
     assert "Traceback" not in err
