@@ -35,6 +35,8 @@ class Trigger:
     #: whether `occurred_at` is an ARGOS status time that orders this trigger's results
     #: against the submission's current state (else its events are never stale)
     ordered: bool = False
+    #: the status when `data.status` is absent (FROM_DATA triggers that name their result)
+    implied: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +61,12 @@ TRIGGERS: Mapping[str, Trigger] = {
     "created": Trigger("kyc.created", status=FROM_DATA),
     "retry": Trigger("kyc.retry", status=FROM_DATA),
     "submit": Trigger("kyc.submit", (("created_at",),), status="pending", ordered=True),
-    "approved": Trigger("kyc.approved", _REVIEWED, status=FROM_DATA, ordered=True),
-    "rejected": Trigger("kyc.rejected", _REVIEWED, status=FROM_DATA, ordered=True),
+    "approved": Trigger(
+        "kyc.approved", _REVIEWED, status=FROM_DATA, ordered=True, implied="approved"
+    ),
+    "rejected": Trigger(
+        "kyc.rejected", _REVIEWED, status=FROM_DATA, ordered=True, implied="rejected"
+    ),
     "updated": Trigger(
         "kyc.updated",
         (("updated_at",), *_REVIEWED),
@@ -130,7 +136,7 @@ def normalize(payload: JSONObject) -> Normalized:
     token_id = _text(data.get("token_id"))
     status = spec.status
     if status == FROM_DATA:
-        status = _text(data.get("status"))
+        status = _text(data.get("status")) or spec.implied
     return Normalized(
         event_type=spec.event_type,
         trigger=trigger,

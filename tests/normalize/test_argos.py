@@ -258,3 +258,28 @@ def test_equal_duplicates_merge_but_json_types_are_not_confused() -> None:
     )
     assert item.data["additional_list"] == [{"input_value": 1}]
     assert item.data["extra"] == {"additional_list[0].input_value": True}
+
+
+@pytest.mark.parametrize("trigger", ["approved", "rejected"])
+def test_a_result_without_its_status_reports_the_triggers_result(trigger: str) -> None:
+    """
+    ARGOS fields are all optional: an `approved`/`rejected` whose `kyc_result` has no
+    `status` still moves the state to that result (it kept the previous status before).
+    """
+    payload: JSONObject = {
+        "webhook_trigger": trigger,
+        "submission_id": "s1",
+        "kyc_result": {"updated_at": "2025-03-20T11:02:48.950Z", "commentCode": "R102"},
+    }
+    normalized = normalize(payload)
+    assert (trigger, "2025-03-20T11:02:48.950Z") == (normalized.status, normalized.status_time)
+
+
+def test_a_stated_status_wins_over_the_trigger() -> None:
+    """What `kyc_result.status` says is kept, even where the trigger names another result."""
+    payload: JSONObject = {
+        "webhook_trigger": "approved",
+        "submission_id": "s1",
+        "kyc_result": {"status": "rejected", "updated_at": "2025-03-20T11:02:48.950Z"},
+    }
+    assert "rejected" == normalize(payload).status
