@@ -368,9 +368,11 @@ def test_dlq_replay_twice_publishes_each_recoverable_dead_letter_once(kafka: Bro
 @pytest.mark.kafka
 def test_dlq_replay_needs_exactly_the_readme_acls(brokers: BrokerPool) -> None:
     """
-    With the README's ACLs (Write on both topics, Read on the DLQ and on the group
-    kyc-bridge.dlq-replay) on a broker with Kafka's StandardAuthorizer, `dlq replay`
-    republishes and commits; without Read on the group it fails with exit 1.
+    With the README's ACLs (Write on both topics, Read and Write on the state topic, which
+    the replay reads to judge staleness and writes the replayed results' state to; Read on
+    the DLQ and on the group kyc-bridge.dlq-replay) on a broker with Kafka's
+    StandardAuthorizer, `dlq replay` republishes, records the state and commits; without
+    Read on the group it fails with exit 1.
     """
     broker = brokers.start(
         f"acl-cli-{uuid.uuid4().hex[:6]}",
@@ -382,9 +384,10 @@ def test_dlq_replay_needs_exactly_the_readme_acls(brokers: BrokerPool) -> None:
             "auto.create.topics.enable": "false",
         },
     )
-    topic, dlq = "kyc.events.v1", "kyc.events.dlq.v1"
+    topic, dlq, state = "kyc.events.v1", "kyc.events.dlq.v1", "kyc.state.v1"
     broker.create_topic(topic, 3)
     broker.create_topic(dlq, 2)
+    asyncio.run(broker.acreate_topic(state, partitions=3, configs={"cleanup.policy": "compact"}))
     body = orjson.dumps({"webhook_trigger": "approved", "submission_id": "sub_acl"})
     letter = build_dead_letter(
         body, reason="schema_validation_failed", detail="t", project="default",
@@ -404,7 +407,15 @@ def test_dlq_replay_needs_exactly_the_readme_acls(brokers: BrokerPool) -> None:
         for acl in acls:
             await allow(broker, "User:kyc-bridge", *acl)
 
-    asyncio.run(grant(("Write", "topic", topic), ("Write", "topic", dlq), ("Read", "topic", dlq)))
+    asyncio.run(
+        grant(
+            ("Write", "topic", topic),
+            ("Write", "topic", dlq),
+            ("Write", "topic", state),
+            ("Read", "topic", state),
+            ("Read", "topic", dlq),
+        )
+    )
     denied = kyc_bridge("dlq", "replay", env=env)
     assert 1 == denied.returncode, denied.stderr.decode()
     assert b"kyc-bridge: kafka error: GroupAuthorizationFailedError" in denied.stderr
@@ -416,6 +427,7 @@ def test_dlq_replay_needs_exactly_the_readme_acls(brokers: BrokerPool) -> None:
     assert 1 == orjson.loads(allowed.stdout)["replayed"]
     assert {0: 1} == asyncio.run(_committed(broker.bootstrap, "kyc-bridge.dlq-replay", dlq))
     assert 1 == asyncio.run(_topic_size(broker.bootstrap, topic))
+    assert 1 == asyncio.run(_topic_size(broker.bootstrap, state))
 
 
 @pytest.mark.kafka
