@@ -477,16 +477,12 @@ async def settle(ingest: Ingest, timeout_s: float = _ACK_TIMEOUT_S) -> None:
     Raises:
         PublishError: records were still unacknowledged after `timeout_s`.
     """
-    try:
-        async with asyncio.timeout(timeout_s):
-            while ingest.spool.events:
-                await asyncio.sleep(0.05)
-    except TimeoutError:
+    if not await ingest.drained(timeout_s):
         raise PublishError(
             f"{ingest.spool.events} state records of replayed events were not acknowledged "
             f"by Kafka within {timeout_s:.0f} s; the events are published, the state topic "
             "may lag them"
-        ) from None
+        )
 
 
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:

@@ -77,16 +77,12 @@ async def reconcile_once(
                 )
             finally:
                 bar.close()
-            try:
-                async with asyncio.timeout(_DRAIN_S):
-                    while ingest.spool.events:
-                        await asyncio.sleep(0.2)
-            except TimeoutError:
+            if not await ingest.drained(_DRAIN_S):
                 raise PublishError(
                     f"{ingest.spool.events} reconciled records were not acknowledged by Kafka "
                     f"within {_DRAIN_S:.0f} s and were not published (run again: they are "
                     "found again)"
-                ) from None
+                )
         finally:
             ingest.gate.close(10.0)
             await ingest.stop()

@@ -392,6 +392,18 @@ class Ingest:
             Record(state.subject.encode("utf-8"), value, ((REPLICA_HEADER, self.replica),)),
         )
 
+    async def drained(self, timeout_s: float) -> bool:
+        """
+        Wait (bounded) until the spool is empty: every record acknowledged, follow-ups
+        (state records) included. The one-off commands call it before their scratch
+        spool goes.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self.spool.events:
+                    await asyncio.sleep(0.05)
+        return not self.spool.events
+
     async def state_synced(self, timeout_s: float = 60.0) -> bool:
         """Wait until the state follower has read the state topic to its end (bounded)."""
         with contextlib.suppress(TimeoutError):

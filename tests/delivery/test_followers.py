@@ -52,6 +52,21 @@ async def _settled(ingest: Ingest, seconds: float = 0.3) -> None:
             await asyncio.sleep(0.02)
 
 
+def _older_state_of_another_replica(subject: str) -> Record:
+    """Another replica's state record: approved at TIMES[0], older than this replica's."""
+    older = CurrentState(
+        subject=subject,
+        project="default",
+        status="approved",
+        status_time=order_key(TIMES[0]),
+        event_id="0190d6b2-9e1c-8a3e-8f00-000000000002",
+        event_type="kyc.approved",
+        channel="webhook",
+        updated_at="2026-11-29T08:00:01.000Z",
+    )
+    return Record(subject.encode(), older.to_json())
+
+
 def _states(publisher: MemoryPublisher) -> list[tuple[str | None, str | None]]:
     states = [CurrentState.from_json(r.value or b"") for r in publisher.records(STATE)]
     return [(s.status, s.status_time) for s in states]
@@ -84,17 +99,7 @@ async def test_an_older_state_of_another_replica_landing_last_is_repaired(
     async with _ingest(tmp_path, publisher) as ingest:
         await accept(ingest, _result("sub-r", "rejected", TIMES[2]))
         await _settled(ingest)
-        older = CurrentState(
-            subject="sub-r",
-            project="default",
-            status="approved",
-            status_time=order_key(TIMES[0]),
-            event_id="0190d6b2-9e1c-8a3e-8f00-000000000002",
-            event_type="kyc.approved",
-            channel="webhook",
-            updated_at="2026-11-29T08:00:01.000Z",
-        )
-        publisher.log[(STATE, 0)].append(Record(b"sub-r", older.to_json()))
+        publisher.log[(STATE, 0)].append(_older_state_of_another_replica("sub-r"))
         await _settled(ingest)
     newest = ("rejected", order_key(TIMES[2]))
     assert [newest, ("approved", order_key(TIMES[0])), newest] == _states(publisher)
@@ -118,17 +123,7 @@ async def test_the_repair_is_appended_with_the_position_it_was_read_at(
             raise SpoolFullError("spool is full")
 
         monkeypatch.setattr(ingest.spool, "append", full)
-        older = CurrentState(
-            subject="sub-f",
-            project="default",
-            status="approved",
-            status_time=order_key(TIMES[0]),
-            event_id="0190d6b2-9e1c-8a3e-8f00-000000000003",
-            event_type="kyc.approved",
-            channel="webhook",
-            updated_at="2026-11-29T08:00:01.000Z",
-        )
-        publisher.log[(STATE, 0)].append(Record(b"sub-f", older.to_json()))
+        publisher.log[(STATE, 0)].append(_older_state_of_another_replica("sub-f"))
         await _settled(ingest)
     monkeypatch.undo()
     async with _ingest(tmp_path, publisher) as ingest:
