@@ -64,7 +64,9 @@ def _in(address: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: Sequence[N
 
 
 def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
+    # aiohttp hands over a header's non-UTF-8 bytes as surrogates: they digest as the
+    # bytes sent (and match no configured token) instead of raising
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 class Authenticator:

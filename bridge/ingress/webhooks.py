@@ -9,12 +9,18 @@ import asyncio
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from bridge.auth import bearer_token, client_address
 from bridge.deadletter import Origin
 from bridge.decode import decode_for
 from bridge.delivery.ingest import Receipt
-from bridge.errors import InvalidPayloadError, PayloadTooLargeError, RequestTimeoutError
+from bridge.errors import (
+    InvalidPayloadError,
+    PayloadTooLargeError,
+    PermanentError,
+    RequestTimeoutError,
+)
 from bridge.ingress.middleware import answer_encrypted, json_response, note
 from bridge.ingress.state import SERVICES
 
@@ -22,13 +28,13 @@ __all__ = ["handle_webhook"]
 
 
 async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
-    """Read at most `limit` bytes within `timeout_s` (raises 413 / 408 errors)."""
+    """Read at most `limit` bytes within `timeout_s` (raises 413 / 408 / 400 errors)."""
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLargeError(f"body larger than {limit} bytes")
-    if length is not None and request.content.is_eof():
-        return await request.read()  # all of it already arrived: nothing to wait for
     try:
+        if length is not None and request.content.is_eof():
+            return await request.read()  # all of it already arrived: nothing to wait for
         async with asyncio.timeout(timeout_s):
             if length is not None:  # the common case: aiohttp stops at Content-Length
                 return await request.read()
@@ -42,17 +48,28 @@ async def _read_body(request: web.Request, limit: int, timeout_s: float) -> byte
             return b"".join(chunks)
     except TimeoutError:
         raise RequestTimeoutError("request body not received in time") from None
+    except RequestPayloadError:  # a Content-Encoding that does not decode, bad chunking
+        raise PermanentError("request body could not be read as sent") from None
+    except ConnectionResetError:  # the client left before its body arrived
+        raise PermanentError("client closed the connection before the body arrived") from None
 
 
 def _request_meta(request: web.Request, route: str) -> dict[str, str]:
-    """Request metadata that is safe to store: no token, no query string."""
+    """
+    Request metadata that is safe to store: no token, no query string; header bytes that
+    are not UTF-8 (surrogates from aiohttp) become U+FFFD, so the metadata serializes.
+    """
     return {
         "method": request.method,
         "route": route,
-        "content_type": request.headers.get("Content-Type", ""),
-        "user_agent": request.headers.get("User-Agent", "")[:200],
+        "content_type": _text(request.headers.get("Content-Type", "")),
+        "user_agent": _text(request.headers.get("User-Agent", "")[:200]),
         "remote": request.remote or "",
     }
+
+
+def _text(value: str) -> str:
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _receipt_body(receipt: Receipt) -> dict[str, object]:

@@ -342,3 +342,63 @@ async def test_no_response_carries_a_server_header(tmp_path: Path) -> None:
             writer.close()
     assert [200, 401, 200, 200, 200, 404, 400, 431, 503] == [a.status for a in answers]
     assert [] == [a.headers["server"] for a in answers if "server" in a.headers]
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    """Send raw bytes and read one answer (head and Content-Length body) within 5 s."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    try:
+        async with asyncio.timeout(5):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            return head + await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def test_header_bytes_that_are_not_utf8_get_an_answer_not_a_500(tmp_path: Path) -> None:
+    """
+    Raw non-UTF-8 bytes in a Bearer token are an unknown token (401); in User-Agent or
+    Content-Type of a valid webhook they are stored as U+FFFD and the webhook is accepted
+    (it was a 500, and the result could never be accepted).
+    """
+    publisher = MemoryPublisher()
+    async with serving(tmp_path, {}, publisher) as port:
+        token = await _exchange(
+            port,
+            b"POST /webhooks/argos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe-x\r\n"
+            + f"Content-Length: {len(PAYLOAD)}\r\n\r\n".encode()
+            + PAYLOAD,
+        )
+        agent = await _exchange(
+            port,
+            f"POST /webhooks/argos/{TOKEN} HTTP/1.1\r\nHost: x\r\n".encode()
+            + b"User-Agent: curl\xff\r\nContent-Type: application/json; x=\xfe\r\n"
+            + f"Content-Length: {len(PAYLOAD)}\r\n\r\n".encode()
+            + PAYLOAD,
+        )
+    assert token.startswith(b"HTTP/1.1 401")
+    assert b'"unauthorized"' in token
+    assert agent.startswith(b"HTTP/1.1 200"), agent
+    assert 1 == len(publisher.records("kyc.events.v1"))
+
+
+async def test_a_body_that_cannot_be_decoded_as_sent_is_a_400(tmp_path: Path) -> None:
+    """A Content-Encoding the body does not follow: 400 `bad_request`, not a 500."""
+    async with serving(tmp_path, {}) as port:
+        with capture_logs() as logs:
+            answer = await _exchange(
+                port,
+                f"POST /webhooks/argos/{TOKEN} HTTP/1.1\r\nHost: x\r\n".encode()
+                + b"Content-Encoding: gzip\r\nContent-Length: 20\r\n\r\n"
+                + b"x" * 20,
+            )
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b'"bad_request"' in answer
+    assert [] == [line for line in logs if line["event"] == "http.unhandled_error"]
