@@ -20,9 +20,22 @@ from bridge.publish import Record
 from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
 from bridge.schemas import load_registry
 
-__all__ = ["erase_subjects"]
+__all__ = ["ERASURE_MARK", "erase_subjects", "erasure_tombstones"]
 
 _METADATA_WAIT_S = 10.0
+#: the kid of the tombstone that carries the erasure time when no key of a subject is known
+ERASURE_MARK = "erasure"
+
+
+def erasure_tombstones(subject: str, kids: Sequence[str], erased_at: str) -> list[Record]:
+    """
+    The tombstones that erase `subject` at `erased_at` (a `stamp`): one per known key,
+    or, when none is known, one for `<subject>/erasure`. Each carries `kyc_erased_at`,
+    so replicas also erase the keys they hold (or read later) that were created before:
+    a key not on the topic yet (its replica could not reach Kafka) must not outlive it.
+    """
+    headers = tombstone_headers(erased_at)
+    return [Record(key_record_key(subject, kid), None, headers) for kid in kids or [ERASURE_MARK]]
 
 
 async def erase_subjects(
@@ -61,10 +74,7 @@ async def erase_subjects(
                     for subject in subjects:
                         kids = list(keys.decryptor.kids(subject))
                         erased_at = datetime.now(UTC)
-                        headers = tombstone_headers(stamp(erased_at))
-                        tombstones = [
-                            Record(key_record_key(subject, kid), None, headers) for kid in kids
-                        ]
+                        tombstones = erasure_tombstones(subject, kids, stamp(erased_at))
                         for record in tombstones:
                             await _publish(publisher, settings.pii.keys_topic, record)
                         event = factory.erased(

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bridge.commands.pii import ERASURE_MARK, erasure_tombstones
 from bridge.config import load_settings
 from bridge.delivery.ingest import Ingest
 from bridge.errors import PublishError
@@ -417,3 +418,31 @@ async def test_a_key_record_read_after_its_subjects_erasure_is_erased_if_created
     for kid in (early, after_restart):
         assert erased_at == tombstones[key_record_key("sub-g", kid)]
     assert key_record_key("sub-g", late) not in tombstones
+
+
+async def test_an_operator_erasure_of_a_subject_with_no_known_key_still_erases_late_keys(
+    tmp_path: Path, kek_file: Path
+) -> None:
+    """
+    `pii erase` finds no key of a subject (its only key is still held by a replica that
+    cannot reach the keys topic): it publishes one tombstone for `<subject>/erasure`
+    carrying the erasure time, and the replica erases its key once it reads it (before,
+    nothing was published and the late key stayed live).
+    """
+    publisher = HeldKeysPublisher()
+    async with _ingest(tmp_path, publisher, "encrypt", kek_file) as ingest:
+        await accept(ingest, _approved("sub-z", "2025-03-14T09:21:07.412Z"))
+        ((own, _),) = _kids(ingest, "sub-z").items()
+        await asyncio.sleep(0.002)  # the erasure comes a millisecond after the key
+        erased_at = stamp(datetime.now(UTC))
+        (marker,) = erasure_tombstones("sub-z", [], erased_at)
+        assert key_record_key("sub-z", ERASURE_MARK) == marker.key
+        await publisher.inject(marker)
+        async with asyncio.timeout(10):
+            while not _kids(ingest, "sub-z").get(own):
+                await asyncio.sleep(0.02)
+        publisher.hold = False
+        await _settled(ingest, publisher)
+    mine = [r for r in publisher.records(KEYS) if r.key == key_record_key("sub-z", own)]
+    assert [False, True] == [r.value is None for r in mine]
+    assert erased_at == tombstone_erased_at(mine[1].headers)
