@@ -130,6 +130,7 @@ class Origin:
         detail: str,
         sealed: Mapping[str, str] | None = None,
         keep_body: bool = True,
+        redacted: bool = False,
         registry: SchemaRegistry | None = None,
     ) -> Event:
         """Build this request's dead letter (see `build_dead_letter`)."""
@@ -142,6 +143,7 @@ class Origin:
             request=self.request,
             sealed=sealed,
             keep_body=keep_body,
+            redacted=redacted,
             registry=registry,
         )
 
@@ -162,10 +164,12 @@ def build_dead_letter(
     request: Mapping[str, str],
     sealed: Mapping[str, str] | None = None,
     keep_body: bool = True,
+    redacted: bool = False,
     registry: SchemaRegistry | None = None,
 ) -> Event:
     """
-    Build the dead-letter record for a body that could not become an event.
+    Build the dead-letter record for a body that could not become an event
+    (`redacted`: the body was left out because it holds personal data; `pii` says so).
 
     `reason` is the stable error code (`decryption_failed`, `invalid_json`, ...),
     `detail` a safe message without payload data. The event id is derived from
@@ -196,7 +200,7 @@ def build_dead_letter(
         "schema": _SCHEMA,
         "received_at": received,
         "source": {**PROVIDER, "project": project, "channel": "webhook"},
-        "pii": "encrypted" if sealed is not None else "clear",
+        "pii": "encrypted" if sealed is not None else "redacted" if redacted else "clear",
         "stale": False,
         "data": data,
     }

@@ -4,10 +4,10 @@ Dead letters, in one place: built here, stored through the spool, counted.
 Two ways in: a request whose body cannot become an event (`store`), and a
 record Kafka refuses for good when the relay publishes it (`replacement`,
 which only builds the record that takes its place; the relay stores it).
-Both keep the body exactly as received, except that for a project whose
-personal data is protected a body that arrived in plain text is sealed with a
-one-off data key wrapped by the KEK (`body_sealed`), or, with no KEK (redact
-mode), not kept at all.
+Both keep the body exactly as received, except a body that arrived in plain
+text for a project whose personal data is protected: in encrypt mode it is
+sealed with a one-off data key wrapped by the KEK (`body_sealed`); in redact
+mode (or with no KEK) it is not kept at all, and `pii` says `redacted`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from bridge.config import PiiMode
 from bridge.deadletter import (
     DEAD_LETTER_TYPE,
     UNWRITABLE,
@@ -45,13 +46,13 @@ class DeadLetters:
         topic: str,
         metrics: Metrics,
         *,
-        protected: Callable[[str | None], bool] = lambda project: False,
+        mode: Callable[[str | None], PiiMode] = lambda project: "clear",
         kek: KeyEncryptionKey | None = None,
     ) -> None:
         self._spool = spool
         self._topic = topic
         self._metrics = metrics
-        self._protected = protected
+        self._mode = mode
         self._kek = kek
 
     @property
@@ -75,13 +76,15 @@ class DeadLetters:
         return dead
 
     async def _build(self, origin: Origin, reason: str, detail: str) -> Event:
-        if not self._protected(origin.project) or is_ciphertext(origin.body):
+        mode = self._mode(origin.project)
+        if mode == "clear" or is_ciphertext(origin.body):
             return origin.dead_letter(reason=reason, detail=detail)
-        if self._kek is None:
+        if mode == "redact" or self._kek is None:  # redact keeps no personal data at all
             return origin.dead_letter(
                 reason=reason,
-                detail=f"{detail}; body not kept (personal data, no key-encryption key)",
+                detail=f"{detail}; body not kept (personal data, {mode} mode)",
                 keep_body=False,
+                redacted=True,
             )
         sealed = await seal_inline(
             origin.body, self._kek, event_id=dead_letter_id(origin.body, reason)

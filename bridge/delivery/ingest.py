@@ -163,7 +163,7 @@ class Ingest:
             self.spool,
             settings.dlq_topic,
             metrics,
-            protected=lambda project: self._modes.get(project or "", "clear") != "clear",
+            mode=lambda project: self._modes.get(project or "", "clear"),
             kek=kek,
         )
         # The compacted topics the bridge creates: untouched until created (or found).

@@ -17,8 +17,9 @@ import pytest
 
 from bridge.commands.pii import ERASURE_MARK, erasure_tombstones
 from bridge.config import load_settings
+from bridge.deadletter import Origin
 from bridge.delivery.ingest import Ingest
-from bridge.errors import PublishError
+from bridge.errors import NotJsonError, PublishError
 from bridge.pii import (
     Decryptor,
     JwksFileKek,
@@ -446,3 +447,24 @@ async def test_an_operator_erasure_of_a_subject_with_no_known_key_still_erases_l
     mine = [r for r in publisher.records(KEYS) if r.key == key_record_key("sub-z", own)]
     assert [False, True] == [r.value is None for r in mine]
     assert erased_at == tombstone_erased_at(mine[1].headers)
+
+
+@pytest.mark.parametrize(("mode", "label"), [("redact", "redacted"), ("encrypt", "encrypted")])
+async def test_a_plain_body_that_becomes_a_dead_letter_follows_the_projects_mode(
+    tmp_path: Path, kek_file: Path, mode: str, label: str
+) -> None:
+    """
+    A plain-text body that cannot become an event: in encrypt mode it is sealed; in
+    redact mode it is not kept at all, even with a KEK loaded (sealed before, and labelled
+    `clear` when dropped), and `pii` says `redacted`.
+    """
+    publisher = MemoryPublisher(partitions=1)
+    body = b'{"webhook_trigger": "approved", "fullName": "CANARY PERSON"'
+    async with _ingest(tmp_path, publisher, mode, kek_file) as ingest:
+        origin = Origin(body, "default", datetime.now(UTC), {})
+        dead = await ingest.reject(origin, NotJsonError("body is not JSON"))
+    value = orjson.loads(dead.record.value or b"")
+    assert label == value["pii"]
+    kept = {"body_b64", "body_sealed"} & value["data"].keys()
+    assert ({"body_sealed"} if mode == "encrypt" else set()) == kept
+    assert b"CANARY" not in (dead.record.value or b"")
