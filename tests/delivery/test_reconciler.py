@@ -60,6 +60,20 @@ def _state_of_another_replica(subject: str) -> Record:
     return Record(subject.encode(), state.to_json())
 
 
+@contextlib.asynccontextmanager
+async def _reconciling(settings: Settings, publisher: MemoryPublisher) -> AsyncIterator[None]:
+    """Run the periodic reconciler on an Ingest over `publisher` while the block runs."""
+    async with running(settings, publisher) as ingest:
+        reconciler = Reconciler(settings, ingest, FACTORY, Metrics())
+        task = asyncio.create_task(reconciler.run_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 @pytest.fixture(name="argos")
 async def _argos() -> AsyncIterator[FakeArgos]:
     """The fake API with one submission approved at DECIDED (created today)."""
@@ -78,21 +92,13 @@ async def test_the_periodic_reconciler_waits_until_the_state_topic_is_read(
     """
     publisher = GatedPublisher()
     publisher.log[(STATE, 0)].append(_state_of_another_replica("sub-known"))
-    settings = _settings(tmp_path, argos)
-    async with running(settings, publisher) as ingest:
-        reconciler = Reconciler(settings, ingest, FACTORY, Metrics())
-        task = asyncio.create_task(reconciler.run_forever())
-        try:
-            await asyncio.sleep(0.3)
-            assert 0 == len(argos.request_log)
-            publisher.gate.set()
-            async with asyncio.timeout(10):
-                while len(argos.request_log) < 2:  # two runs after the catch-up
-                    await asyncio.sleep(0.02)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with _reconciling(_settings(tmp_path, argos), publisher):
+        await asyncio.sleep(0.3)
+        assert 0 == len(argos.request_log)
+        publisher.gate.set()
+        async with asyncio.timeout(10):
+            while len(argos.request_log) < 2:  # two runs after the catch-up
+                await asyncio.sleep(0.02)
     assert [] == publisher.records(EVENTS)
 
 
@@ -154,18 +160,10 @@ async def test_an_empty_read_before_the_end_of_the_state_topic_is_not_caught_up(
     """
     publisher = SlowFetchPublisher(empty_reads=5)
     publisher.log[(STATE, 0)].append(_state_of_another_replica("sub-known"))
-    settings = _settings(tmp_path, argos)
-    async with running(settings, publisher) as ingest:
-        reconciler = Reconciler(settings, ingest, FACTORY, Metrics())
-        task = asyncio.create_task(reconciler.run_forever())
-        try:
-            async with asyncio.timeout(10):
-                while len(argos.request_log) < 2:  # two runs once the state is read
-                    await asyncio.sleep(0.02)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async with _reconciling(_settings(tmp_path, argos), publisher):
+        async with asyncio.timeout(10):
+            while len(argos.request_log) < 2:  # two runs once the state is read
+                await asyncio.sleep(0.02)
     assert 0 == publisher.empty_reads
     assert [] == publisher.records(EVENTS)
 
