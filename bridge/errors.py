@@ -39,6 +39,7 @@ __all__ = [
     "ConfigError",
     "DecryptionError",
     "EventTooLargeError",
+    "ExpectationFailedError",
     "ForbiddenError",
     "HeadersTooLargeError",
     "InvalidPayloadError",
@@ -122,6 +123,13 @@ class PayloadTooLargeError(PermanentError):
 
     status = 413
     code = "payload_too_large"
+
+
+class ExpectationFailedError(PermanentError):
+    """The request's `Expect` header asks for something other than `100-continue`."""
+
+    status = 417
+    code = "expectation_failed"
 
 
 class HeadersTooLargeError(PermanentError):

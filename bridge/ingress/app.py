@@ -27,7 +27,7 @@ from bridge.delivery.reconciler import Reconciler
 from bridge.events import EventFactory
 from bridge.ingress import health
 from bridge.ingress.listener import EdgeSite
-from bridge.ingress.middleware import drop_server_header, middleware
+from bridge.ingress.middleware import drop_server_header, expect_continue, middleware
 from bridge.ingress.state import SERVICES, Services
 from bridge.ingress.webhooks import handle_webhook
 from bridge.metrics import Metrics
@@ -78,11 +78,12 @@ def create_app(
     )
     app[SERVICES] = services
     app.on_response_prepare.append(drop_server_header)
-    app.router.add_post("/webhooks/argos/{token}", handle_webhook)
-    app.router.add_post("/webhooks/argos", handle_webhook)
-    app.router.add_get("/livez", health.livez)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
+    router = app.router
+    router.add_post("/webhooks/argos/{token}", handle_webhook, expect_handler=expect_continue)
+    router.add_post("/webhooks/argos", handle_webhook, expect_handler=expect_continue)
+    router.add_get("/livez", health.livez, expect_handler=expect_continue)
+    router.add_get("/readyz", health.readyz, expect_handler=expect_continue)
+    router.add_get("/metrics", health.metrics, expect_handler=expect_continue)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -13,17 +13,23 @@ from http import HTTPStatus
 
 import orjson
 import structlog
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 
 from bridge import crypto
 from bridge.config import Secret
-from bridge.errors import BridgeError, HeadersTooLargeError, TransientError
+from bridge.errors import (
+    BridgeError,
+    ExpectationFailedError,
+    HeadersTooLargeError,
+    TransientError,
+)
 from bridge.ingress.state import SERVICES, Services
 
 __all__ = [
     "answer_encrypted",
     "drop_server_header",
     "error_response",
+    "expect_continue",
     "json_response",
     "middleware",
     "note",
@@ -35,6 +41,7 @@ log = structlog.get_logger("bridge.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FIELDS = web.RequestKey("log_fields", dict[str, object])
 _ANSWER_KEY = web.RequestKey("answer_key", Secret)
+_UNMET = web.RequestKey("unmet_expectation", bool)
 
 
 def note(request: web.Request, **fields: object) -> None:
@@ -147,6 +154,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             # An unfinished head is cut off by the listener; a complete one that arrived
             # in one piece is refused here, so the cap does not depend on TCP segmentation.
             raise HeadersTooLargeError("request head larger than the configured cap")
+        if request.get(_UNMET):
+            raise ExpectationFailedError("only Expect: 100-continue is supported")
         if webhook:
             with services.ingest.gate.admit():
                 response = await handler(request)
@@ -180,3 +189,18 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             **fields,
         )
     return response
+
+
+async def expect_continue(request: web.Request) -> None:
+    """
+    aiohttp's `Expect` handling (100 Continue for `100-continue` on HTTP/1.1), except that
+    another expectation is refused by the middleware, as a JSON 417 that is logged and
+    counted, instead of aiohttp's plain-text answer before any middleware runs.
+    """
+    if request.version != HttpVersion11:
+        return
+    if request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer's own size starts after this line
+    else:
+        request[_UNMET] = True

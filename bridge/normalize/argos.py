@@ -88,7 +88,15 @@ TRIGGERS: Mapping[str, Trigger] = {
 
 UNKNOWN = Trigger(
     "kyc.unknown",
-    (("updated_at",), *_REVIEWED, ("deleted_at",), *_ACTION, ("expired_at",), ("created_at",)),
+    (
+        ("updated_at",),
+        *_REVIEWED,
+        ("deleted_at",),
+        *_ACTION,
+        ("expired_at",),
+        ("expected_expired_at",),
+        ("created_at",),
+    ),
 )
 """Any other trigger (e.g. ARGOS ID's `argos_id_auth`), or none at all."""
 

@@ -402,3 +402,34 @@ async def test_a_body_that_cannot_be_decoded_as_sent_is_a_400(tmp_path: Path) ->
     assert answer.startswith(b"HTTP/1.1 400")
     assert b'"bad_request"' in answer
     assert [] == [line for line in logs if line["event"] == "http.unhandled_error"]
+
+
+async def test_an_unknown_expectation_is_a_json_417_and_100_continue_still_works(
+    tmp_path: Path,
+) -> None:
+    """
+    `Expect: foo` got aiohttp's plain-text 417 before any middleware (no code, no log line,
+    no metric): now a JSON 417 `expectation_failed` like every other error; a client that
+    sends `Expect: 100-continue` still gets its 100 Continue and its answer.
+    """
+    async with serving(tmp_path, {}) as port:
+        with capture_logs() as logs:
+            refused = await _exchange(
+                port, b"GET /livez HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n"
+            )
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"POST /webhooks/argos/{TOKEN} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n".encode()
+            + f"Content-Length: {len(PAYLOAD)}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        async with asyncio.timeout(5):
+            interim = await reader.readuntil(b"\r\n\r\n")
+            writer.write(PAYLOAD)
+            answer = await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+    assert refused.startswith(b"HTTP/1.1 417")
+    assert b'"expectation_failed"' in refused
+    assert [] == [line for line in logs if line["event"] == "http.unhandled_error"]
+    assert interim.startswith(b"HTTP/1.1 100")
+    assert answer.startswith(b"HTTP/1.1 200")

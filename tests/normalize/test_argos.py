@@ -283,3 +283,13 @@ def test_a_stated_status_wins_over_the_trigger() -> None:
         "kyc_result": {"status": "rejected", "updated_at": "2025-03-20T11:02:48.950Z"},
     }
     assert "rejected" == normalize(payload).status
+
+
+def test_an_unknown_trigger_takes_the_first_readable_of_the_documented_times() -> None:
+    """`expected_expired_at` is one of the times above in docs/events.md: it counts too."""
+    payload: JSONObject = {
+        "webhook_trigger": "argos_id_auth",
+        "submission_id": "s1",
+        "expected_expired_at": "2025-03-20T11:02:48.950Z",
+    }
+    assert "2025-03-20T11:02:48.950Z" == normalize(payload).occurred_at
