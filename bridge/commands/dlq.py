@@ -46,6 +46,13 @@ from bridge.delivery.ingest import Ingest
 from bridge.errors import BridgeError, InvalidPayloadError, PublishError
 from bridge.events import EventFactory
 from bridge.metrics import Metrics
+from bridge.pii import (
+    EventMismatchError,
+    KeyEncryptionKey,
+    KeyUnavailableError,
+    TamperedError,
+    open_inline,
+)
 from bridge.pii.load import load_kek
 from bridge.publish import Publisher
 from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
@@ -118,6 +125,8 @@ class DeadLetter:
     project: str | None
     received_at: datetime
     body: bytes = field(repr=False)
+    #: a plain body of a protected project, sealed under the KEK (`body` is then empty)
+    sealed: Mapping[str, object] | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, value: bytes) -> DeadLetter:
@@ -132,12 +141,15 @@ class DeadLetter:
             data = envelope["data"]
             received = datetime.fromisoformat(str(envelope["received_at"]))
             project = envelope.get("source", {}).get("project")
+            sealed = data.get("body_sealed")
+            sealed = sealed if isinstance(sealed, dict) else None
             return cls(
                 dead_letter_id=str(envelope["event_id"]),
                 reason=str(data["reason"]),
                 project=project if isinstance(project, str) else None,
                 received_at=received if received.tzinfo else received.replace(tzinfo=UTC),
-                body=base64.b64decode(data["body_b64"], validate=True),
+                body=b"" if sealed else base64.b64decode(data["body_b64"], validate=True),
+                sealed=sealed,
             )
         except (KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise ValueError("not a readable dead letter") from exc
@@ -215,9 +227,11 @@ class _Replayer:
         ingest: Ingest | None,
         factory: EventFactory,
         *,
+        kek: KeyEncryptionKey | None = None,
         ack_timeout_s: float = _ACK_TIMEOUT_S,
     ) -> None:
         self._settings = settings
+        self._kek = kek  # opens sealed bodies
         self._projects = {p.name: p for p in settings.projects}
         self._factory = factory
         self._ingest = ingest  # None: dry run
@@ -235,15 +249,24 @@ class _Replayer:
 
         Raises:
             PublishError: Kafka did not acknowledge within the timeout.
+            KekUnavailableError: a sealed body's KEK service did not answer.
         """
-        if not letter.body:
+        body = letter.body
+        if letter.sealed is not None:
+            if self._kek is None:
+                return "body_sealed_no_kek"
+            try:
+                body = await open_inline(letter.sealed, self._kek, event_id=letter.dead_letter_id)
+            except (TamperedError, EventMismatchError, KeyUnavailableError):
+                return "body_unsealable"
+        if not body:
             return "body_not_kept"
         project = self._projects.get(letter.project or "")
         if project is None:
             return "unknown_project"
         try:
             draft, _ = draft_from_body(
-                letter.body, project=project, factory=self._factory, received_at=letter.received_at
+                body, project=project, factory=self._factory, received_at=letter.received_at
             )
             if self._ingest is None:
                 self._factory.finish(draft)  # validates, publishes nothing
@@ -428,6 +451,7 @@ async def replay_dlq(
     )
     consumer.assign(partitions)  # before start: assigning twice upsets aiokafka's coordinator
     scratch = tempfile.TemporaryDirectory(prefix="kyc-bridge-replay-")
+    kek = load_kek(settings.pii)
     ingest = None
     if not options.dry_run:  # its own spool: the bridge's is owned by the bridge
         spool = dataclasses.replace(settings.spool, directory=Path(scratch.name))
@@ -436,9 +460,9 @@ async def replay_dlq(
             publisher,
             Metrics(),
             factory=factory,
-            kek=load_kek(settings.pii),
+            kek=kek,
         )
-    replay = _Replay(consumer, _Replayer(settings, ingest, factory), options)
+    replay = _Replay(consumer, _Replayer(settings, ingest, factory, kek=kek), options)
     try:
         with translate_kafka_errors():
             await consumer.start()

@@ -20,15 +20,17 @@ from bridge.commands.dlq import (
     settle,
 )
 from bridge.config import load_settings
-from bridge.deadletter import build_dead_letter
+from bridge.deadletter import build_dead_letter, dead_letter_id
 from bridge.delivery.ingest import Ingest
 from bridge.errors import PublishError
 from bridge.events import EventFactory
 from bridge.metrics import Metrics
+from bridge.pii import JwksFileKek, seal_inline
 from bridge.publish import Publisher
 from bridge.publish.memory import MemoryPublisher
 from bridge.schemas import load_registry
 from bridge.types import JSONObject
+from tests.pii.conftest import jwk, write_jwks
 
 KEY = "rotated-api-key-0002"
 RECEIVED = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
@@ -223,3 +225,43 @@ async def test_settling_names_what_kafka_did_not_take(tmp_path: Path) -> None:
         assert replayer.ingest is not None
         with pytest.raises(PublishError, match="1 state records"):
             await settle(replayer.ingest, timeout_s=0.3)
+
+
+async def _sealed_letter(kek: JwksFileKek) -> DeadLetter:
+    """The dead letter of a plain body of an encrypt-mode project: sealed under the KEK."""
+    body = orjson.dumps(PAYLOAD)
+    reason = "schema_validation_failed"
+    sealed = await seal_inline(body, kek, event_id=dead_letter_id(body, reason))
+    event = build_dead_letter(
+        body, reason=reason, detail="test", project="default", received_at=RECEIVED,
+        request={}, sealed={k: str(v) for k, v in sealed.items()},
+    )  # fmt: skip
+    return DeadLetter.parse(event.record.value or b"")
+
+
+async def test_a_sealed_body_is_opened_with_the_kek_and_replayed(
+    publisher: MemoryPublisher, tmp_path: Path
+) -> None:
+    """
+    A dead letter whose plain body was sealed (encrypt mode) is opened with the KEK and
+    replayed like any other (it failed as `unreadable_dead_letter` before); without the
+    KEK it fails as `body_sealed_no_kek`, and publishes nothing.
+    """
+    kek = JwksFileKek.from_file(write_jwks(tmp_path / "kek.jwks", jwk("kek-1", 7)))
+    letter = await _sealed_letter(kek)
+    assert b"" == letter.body
+    settings = load_settings(
+        {"BRIDGE_ARGOS_API_KEYS": KEY, "BRIDGE_SPOOL_DIR": str(tmp_path / "spool")},
+        require_tokens=False,
+    )
+    assert "body_sealed_no_kek" == await _Replayer(settings, None, FACTORY).replay(letter)
+    ingest = Ingest(settings, publisher, Metrics(), factory=FACTORY)
+    await ingest.start()
+    try:
+        assert None is await _Replayer(settings, ingest, FACTORY, kek=kek).replay(letter)
+    finally:
+        ingest.gate.close(1.0)
+        await ingest.stop()
+    (record,) = publisher.records("kyc.events.v1")
+    expected = FACTORY.build(PAYLOAD, project="default", received_at=RECEIVED, encrypted=False)
+    assert expected.record.value == record.value
