@@ -14,28 +14,15 @@ from datetime import UTC, datetime
 from bridge.config import Settings
 from bridge.errors import ConfigError, PublishError
 from bridge.events import EventFactory
-from bridge.pii import Decryptor, KeysTopicFollower, key_record_key, stamp, tombstone_headers
+from bridge.pii import Decryptor, KeysTopicFollower, erasure_tombstones, stamp
 from bridge.pii.load import load_kek
 from bridge.publish import Record
 from bridge.publish.kafka import KafkaPublisher, client_options, translate_kafka_errors
 from bridge.schemas import load_registry
 
-__all__ = ["ERASURE_MARK", "erase_subjects", "erasure_tombstones"]
+__all__ = ["erase_subjects"]
 
 _METADATA_WAIT_S = 10.0
-#: the kid of the tombstone that carries the erasure time when no key of a subject is known
-ERASURE_MARK = "erasure"
-
-
-def erasure_tombstones(subject: str, kids: Sequence[str], erased_at: str) -> list[Record]:
-    """
-    The tombstones that erase `subject` at `erased_at` (a `stamp`): one per known key,
-    or, when none is known, one for `<subject>/erasure`. Each carries `kyc_erased_at`,
-    so replicas also erase the keys they hold (or read later) that were created before:
-    a key not on the topic yet (its replica could not reach Kafka) must not outlive it.
-    """
-    headers = tombstone_headers(erased_at)
-    return [Record(key_record_key(subject, kid), None, headers) for kid in kids or [ERASURE_MARK]]
 
 
 async def erase_subjects(
@@ -70,30 +57,28 @@ async def erase_subjects(
     try:
         with translate_kafka_errors():
             async with keys:
-                try:
-                    for subject in subjects:
-                        kids = list(keys.decryptor.kids(subject))
-                        erased_at = datetime.now(UTC)
-                        tombstones = erasure_tombstones(subject, kids, stamp(erased_at))
-                        for record in tombstones:
-                            await _publish(publisher, settings.pii.keys_topic, record)
-                        event = factory.erased(
-                            subject=subject,
-                            project=target.name,
-                            reason="operator",
-                            erased_at=erased_at,
-                            key_ids=kids,
-                        )
-                        await _publish(publisher, settings.topic_for(target), event.record)
-                        erased[subject] = kids
-                finally:
-                    await publisher.stop()
+                for subject in subjects:
+                    kids = list(keys.decryptor.kids(subject))
+                    erased_at = datetime.now(UTC)
+                    for record in erasure_tombstones(subject, kids, stamp(erased_at)):
+                        await _publish(publisher, settings.pii.keys_topic, record)
+                    event = factory.erased(
+                        subject=subject,
+                        project=target.name,
+                        reason="operator",
+                        erased_at=erased_at,
+                        key_ids=kids,
+                    )
+                    await _publish(publisher, settings.topic_for(target), event.record)
+                    erased[subject] = kids
     except TimeoutError:
         raise PublishError(
             f"the keys topic {settings.pii.keys_topic!r} could not be read to its end within "
             f"60 s (missing, or Kafka unreachable); {len(erased)} of {len(subjects)} subjects "
             "were erased"
         ) from None
+    finally:
+        await publisher.stop()
     return erased
 
 

@@ -29,7 +29,7 @@ from bridge.pii import (
     new_data_key,
     parse_key_record,
     stamp,
-    tombstone_headers,
+    tombstone,
 )
 from bridge.pii.errors import KekConfigError, KekUnavailableError, PiiError
 from bridge.publish import Record
@@ -143,8 +143,7 @@ class DataKeys:
         self, subject: str, kid: str, erased_at: str, after: Prerequisite | None = None
     ) -> Entry:
         """The tombstone of one DEK of `subject`, erased at `erased_at` (a `stamp`)."""
-        record = Record(key_record_key(subject, kid), None, tombstone_headers(erased_at))
-        return Entry(f"erase:{kid}", self._topic, record, after)
+        return Entry(f"erase:{kid}", self._topic, tombstone(subject, kid, erased_at), after)
 
     def erased(self, subject: str, kids: Collection[str]) -> None:
         """

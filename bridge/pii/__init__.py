@@ -38,14 +38,17 @@ from bridge.pii.jwks import JwksFileKek
 from bridge.pii.kek import KeyEncryptionKey
 from bridge.pii.keys import (
     ERASED_AT_HEADER,
+    ERASURE_MARK,
     DataKey,
     KeyRecord,
     KeyTombstone,
+    erasure_tombstones,
     key_record,
     key_record_key,
     new_data_key,
     parse_key_record,
     stamp,
+    tombstone,
     tombstone_erased_at,
     tombstone_headers,
 )
@@ -57,6 +60,7 @@ __all__ = [
     "DEFAULT_KEYS_TOPIC",
     "ERASED",
     "ERASED_AT_HEADER",
+    "ERASURE_MARK",
     "EVENT_ID_HEADER",
     "PII_MARK",
     "DataKey",
@@ -75,6 +79,7 @@ __all__ = [
     "PiiError",
     "PiiTree",
     "TamperedError",
+    "erasure_tombstones",
     "key_record",
     "key_record_key",
     "merge",
@@ -90,6 +95,7 @@ __all__ = [
     "sealed_kid",
     "split",
     "stamp",
+    "tombstone",
     "tombstone_erased_at",
     "tombstone_headers",
 ]

@@ -34,26 +34,32 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bridge.pii.compact import b64url_decode, b64url_encode, parse_compact
 from bridge.pii.errors import KeyRecordError, PiiError, TamperedError
+from bridge.publish import Record
 
 __all__ = [
     "ERASED_AT_HEADER",
+    "ERASURE_MARK",
     "KEY_BYTES",
     "DataKey",
     "KeyRecord",
     "KeyTombstone",
     "dek_from_jwk",
     "dek_to_jwk",
+    "erasure_tombstones",
     "key_record",
     "key_record_key",
     "new_data_key",
     "parse_key_record",
     "stamp",
+    "tombstone",
     "tombstone_erased_at",
     "tombstone_headers",
 ]
 
 KEY_BYTES = 32
 ERASED_AT_HEADER = "kyc_erased_at"
+#: the kid of the tombstone that carries the erasure time when no key of a subject is known
+ERASURE_MARK = "erasure"
 _KID_BYTES = 16
 
 
@@ -145,6 +151,21 @@ def stamp(moment: datetime) -> str:
 def tombstone_headers(erased_at: str) -> tuple[tuple[str, bytes], ...]:
     """The headers of a tombstone whose subject was erased at `erased_at` (a `stamp`)."""
     return ((ERASED_AT_HEADER, erased_at.encode()),)
+
+
+def tombstone(subject: str, kid: str, erased_at: str) -> Record:
+    """The tombstone of the DEK `kid` of `subject`, erased at `erased_at` (a `stamp`)."""
+    return Record(key_record_key(subject, kid), None, tombstone_headers(erased_at))
+
+
+def erasure_tombstones(subject: str, kids: Sequence[str], erased_at: str) -> list[Record]:
+    """
+    The tombstones that erase `subject` at `erased_at`: one per known key, or, when none
+    is known, one for `<subject>/erasure` (`ERASURE_MARK`). Each carries `kyc_erased_at`,
+    so replicas also erase the keys they hold (or read later) that were created before:
+    a key not on the topic yet (its replica could not reach Kafka) must not outlive it.
+    """
+    return [tombstone(subject, kid, erased_at) for kid in kids or [ERASURE_MARK]]
 
 
 def tombstone_erased_at(headers: Sequence[tuple[str, bytes]]) -> str | None:

@@ -15,14 +15,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridge.commands.pii import ERASURE_MARK, erasure_tombstones
 from bridge.config import load_settings
 from bridge.deadletter import Origin
 from bridge.delivery.ingest import Ingest
 from bridge.errors import NotJsonError, PublishError
 from bridge.pii import (
+    ERASURE_MARK,
     Decryptor,
     JwksFileKek,
+    erasure_tombstones,
     key_record,
     key_record_key,
     new_data_key,
